@@ -1,0 +1,3 @@
+"""Placeholder for issue 10: continual evaluation; being written."""
+
+__all__: list[str] = []

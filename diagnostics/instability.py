@@ -1,0 +1,3 @@
+"""Placeholder for issue 10: instability signals; being written."""
+
+__all__: list[str] = []

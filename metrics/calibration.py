@@ -1,0 +1,3 @@
+"""Placeholder for issue 2: calibration error; being written."""
+
+__all__: list[str] = []

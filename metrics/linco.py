@@ -1,0 +1,3 @@
+"""Placeholder for issue 7: LInCo; being written."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Placeholder for issue 4: DetectionCalibrator; being written."""
+
+__all__: list[str] = []
