@@ -43,6 +43,12 @@ def describe_position(shape: tuple[int, ...], flat_index: int) -> str:
     return "index " + str(tuple(int(i) for i in idx))
 
 
+def _value_text(value: Any) -> str:
+    """A numpy scalar as plain text: ``1.2``, ``nan``, ``3`` (no ``np.float64(...)``)."""
+    value = value.item() if hasattr(value, "item") else value
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
@@ -164,7 +170,7 @@ def as_float_array(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(
-                f"{name} must be finite {what}; {describe_position(arr.shape, i)} is {arr.flat[i]}"
+                f"{name} must be finite {what}; {describe_position(arr.shape, i)} is {_value_text(arr.flat[i])}"
             )
     if min_value is not None or max_value is not None:
         lo = -np.inf if min_value is None else min_value
@@ -175,7 +181,7 @@ def as_float_array(
             i = int(np.flatnonzero(bad)[0])
             raise InputError(
                 f"{name} must be {what} in [{lo:g}, {hi:g}]; "
-                f"{describe_position(arr.shape, i)} is {arr.flat[i]!r}"
+                f"{describe_position(arr.shape, i)} is {_value_text(arr.flat[i])}"
             )
     return arr
 
@@ -208,7 +214,7 @@ def as_label_array(
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(
-                f"{name} must be integer labels; {describe_position(arr.shape, i)} is {arr.flat[i]!r}"
+                f"{name} must be integer labels; {describe_position(arr.shape, i)} is {_value_text(arr.flat[i])}"
             )
         out = arr.astype(np.int64)
     else:
@@ -221,7 +227,7 @@ def as_label_array(
             i = int(np.flatnonzero(bad)[0])
             rng = f"[0, {n_classes})" if n_classes is not None else "≥ 0"
             raise InputError(
-                f"{name} must be integer labels in {rng}; {describe_position(out.shape, i)} is {out.flat[i]}"
+                f"{name} must be integer labels in {rng}; {describe_position(out.shape, i)} is {_value_text(out.flat[i])}"
             )
     return out
 
