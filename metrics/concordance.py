@@ -1,3 +1,0 @@
-"""Placeholder for issue 6: concordance index family; being written."""
-
-__all__: list[str] = []
