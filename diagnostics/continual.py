@@ -24,14 +24,16 @@ released code to about 1e-6.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from diagnostics.monitor import Monitor
 from metrics.errors import InputError
 from metrics.report import Report
-from metrics.validation import as_float_array, as_label_array, check_int, check_option
+from metrics.validation import as_float_array, as_generator, as_label_array, check_int, check_option
 
 __all__ = [
     "min_acc",
@@ -40,6 +42,7 @@ __all__ = [
     "windowed_plasticity",
     "continual_eval_report",
     "ContinualEvalReport",
+    "ContinualEvaluationMonitor",
 ]
 
 
@@ -231,3 +234,145 @@ def continual_eval_report(acc: Any, current_task: Any, *, windows: Sequence[int]
         forgetting={w: _mean_over_seen(_windowed_rows(a, c, w, 1.0), c) for w in windows},
         plasticity={w: _mean_over_seen(_windowed_rows(a, c, w, -1.0), c) for w in windows},
     )
+
+
+class _WindowExtremes:
+    """Largest drop (and rise) inside any window of ``w`` evaluations, O(1) amortised per value.
+
+    Monotone deques keep the maximum and the minimum of the previous w − 1 values, so each
+    new value a_q gives max_p(a_p) − a_q and a_q − min_p(a_p) without rescanning the window.
+    """
+
+    def __init__(self, window: int):
+        from collections import deque
+
+        self.span = window - 1
+        self.q = 0
+        self.maxima: deque = deque()  # (index, value), values decreasing
+        self.minima: deque = deque()  # (index, value), values increasing
+        self.drop = 0.0
+        self.rise = 0.0
+
+    def push(self, value: float) -> None:
+        for dq in (self.maxima, self.minima):
+            while dq and dq[0][0] < self.q - self.span:
+                dq.popleft()
+        if self.maxima:
+            self.drop = max(self.drop, self.maxima[0][1] - value)
+            self.rise = max(self.rise, value - self.minima[0][1])
+        while self.maxima and self.maxima[-1][1] <= value:
+            self.maxima.pop()
+        while self.minima and self.minima[-1][1] >= value:
+            self.minima.pop()
+        self.maxima.append((self.q, value))
+        self.minima.append((self.q, value))
+        self.q += 1
+
+
+
+class ContinualEvaluationMonitor(Monitor):
+    """Continual evaluation during training: accuracy on every seen task every n steps.
+
+    On each due step the monitor draws a fresh random subsample of each seen task's
+    held-out set and calls ``eval_fn(model, task, indices) -> accuracy`` for tasks
+    0..current_task, then reports min-ACC, WC-ACC, WF^w and WP^w for each window — the same
+    numbers :func:`continual_eval_report` gives on the accumulated accuracy matrix. Call it
+    at step 0 before the first update (the authors evaluate before training starts).
+    Bookkeeping is O(1) amortised per task and window (running minima, monotone deques);
+    the forward passes inside ``eval_fn`` are the cost.
+
+    Parameters
+    ----------
+    eval_fn : callable
+        ``eval_fn(model, task, indices)`` returning the accuracy in [0, 1] of ``model`` on
+        the held-out examples ``indices`` of task ``task`` (``indices`` is None when
+        ``task_sizes`` is not given: evaluate the whole set).
+    every_n_steps : int
+        Evaluation frequency in optimizer steps (the authors evaluate every step).
+    windows : sequence of int
+        Windows of WF^w / WP^w, counted in evaluation points (each ≥ 2).
+    subsample : int or None
+        Examples drawn per task and evaluation (without replacement); None = all.
+    seed : int
+        Seed of the subsampling generator.
+    task_sizes : sequence of int, optional
+        Held-out set size of each task, needed to draw ``indices`` (our addition; without it
+        ``eval_fn`` receives ``indices=None``).
+    **kwargs
+        ``thresholds``, ``on_alert``, ``log_fn`` of :class:`~diagnostics.Monitor`.
+
+    ``on_step(step, model=model, current_task=k)``; ``.acc_matrix()`` returns the (P, K)
+    matrix evaluated so far.
+    """
+
+    name = "continual"
+
+    def __init__(self, eval_fn: Any, *, every_n_steps: int = 1, windows: Sequence[int] = (10, 100),
+                 subsample: int | None = 1000, seed: int = 0, task_sizes: Sequence[int] | None = None,
+                 **kwargs: Any):
+        if not callable(eval_fn):
+            raise InputError(f"eval_fn must be callable as eval_fn(model, task, indices); got {eval_fn!r}")
+        self.eval_fn = eval_fn
+        self.windows = tuple(_check_window(w) for w in windows)
+        self.subsample = None if subsample is None else check_int(subsample, "subsample", min_value=1)
+        self.task_sizes = None if task_sizes is None else [check_int(s, "task_sizes", min_value=1) for s in task_sizes]
+        self.seed = seed
+        super().__init__(every_n_steps=every_n_steps, **kwargs)
+
+    def reset(self) -> None:
+        super().reset()
+        self._rng = as_generator(self.seed)
+        self._rows: list[list[float]] = []
+        self._tasks: list[int] = []
+        self._finished_min: list[float] = []  # running min of task i since it finished
+        self._extremes: list[dict[int, _WindowExtremes]] = []
+
+    def _indices(self, task: int):
+        if self.task_sizes is None:
+            return None
+        if task >= len(self.task_sizes):
+            raise InputError(f"task_sizes has {len(self.task_sizes)} entries; no size for task {task}")
+        size = self.task_sizes[task]
+        if self.subsample is None or self.subsample >= size:
+            return np.arange(size)
+        return np.sort(self._rng.choice(size, self.subsample, replace=False))
+
+    def compute(self, *, model: Any = None, current_task: int) -> dict[str, Any]:
+        k = check_int(current_task, "current_task", min_value=0)
+        if self._tasks and k < self._tasks[-1]:
+            raise InputError(f"current_task must be non-decreasing; got {k} after {self._tasks[-1]}")
+        row = []
+        for task in range(k + 1):
+            value = float(self.eval_fn(model, task, self._indices(task)))
+            if not (0.0 <= value <= 1.0):
+                raise InputError(f"eval_fn must return an accuracy in [0, 1]; task {task} gave {value}")
+            row.append(value)
+        while len(self._extremes) <= k:
+            self._extremes.append({w: _WindowExtremes(w) for w in self.windows})
+            self._finished_min.append(math.inf)
+        for task, value in enumerate(row):
+            for tracker in self._extremes[task].values():
+                tracker.push(value)
+            if task < k:
+                self._finished_min[task] = min(self._finished_min[task], value)
+        self._rows.append(row)
+        self._tasks.append(k)
+        min_acc_value = math.fsum(self._finished_min[:k]) / k if k > 0 else None
+        weight = 1.0 / (k + 1)
+        record: dict[str, Any] = {"current_task": k}
+        record.update({f"acc_task_{t}": v for t, v in enumerate(row)})
+        record["min_acc"] = min_acc_value
+        record["wc_acc"] = row[k] * weight + (1 - weight) * (min_acc_value or 0.0)
+        for w in self.windows:
+            record[f"wf_{w}"] = math.fsum(self._extremes[t][w].drop for t in range(k + 1)) / (k + 1)
+            record[f"wp_{w}"] = math.fsum(self._extremes[t][w].rise for t in range(k + 1)) / (k + 1)
+        return record
+
+    def acc_matrix(self) -> np.ndarray:
+        """The (P, K) accuracy matrix of the evaluations so far (NaN for unseen tasks)."""
+        width = max((len(r) for r in self._rows), default=0)
+        out = np.full((len(self._rows), width), np.nan)
+        for n, row in enumerate(self._rows):
+            out[n, : len(row)] = row
+        return out
+
