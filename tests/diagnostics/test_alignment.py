@@ -36,7 +36,8 @@ def manual_gradient(model, batch, i, reduction="sum"):
     """Straightforward autograd of one sequence's response log-prob, one pair at a time."""
     model.zero_grad()
     ids = batch["input_ids"][i: i + 1]
-    logp = torch.log_softmax(model(input_ids=ids)[0, :-1], dim=-1)
+    out = model(input_ids=ids)
+    logp = torch.log_softmax(getattr(out, "logits", out)[0, :-1], dim=-1)
     tok = logp[torch.arange(ids.shape[1] - 1), ids[0, 1:]]
     mask = batch["response_mask"][i, 1:].bool()
     value = tok[mask].sum() / (mask.sum() if reduction == "mean" else 1)
@@ -191,3 +192,21 @@ def test_plasticity_stability_share():
     assert res.global_norm_a == pytest.approx(3.0) and res.global_norm_b == pytest.approx(1.0)
     assert res.share_stable == pytest.approx(0.25) and res.global_inner == 0.0
     assert res.to_frame().iloc[-1]["name"] == "all"
+
+
+def test_hugging_face_causal_lm_works_unchanged():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(vocab_size=V, n_positions=16, n_embd=8, n_layer=1, n_head=2,
+                                     tie_word_embeddings=False)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(config).double().eval()
+    chosen, rejected = make_pairs(b=2)
+    chosen["attention_mask"] = torch.ones_like(chosen["input_ids"])
+    rejected["attention_mask"] = torch.ones_like(rejected["input_ids"])
+    exact = gradient_entanglement(model, chosen, rejected, params={"w": model.lm_head.weight})
+    closed = gradient_entanglement(model, chosen, rejected, method="last_layer")
+    for x, y in zip(exact.per_pair, closed.per_pair):
+        assert y.inner == pytest.approx(x.inner, rel=1e-9, abs=1e-12)
+    full = gradient_entanglement(model, chosen, rejected)
+    gw = manual_gradient(model, chosen, 0)
+    assert full.per_pair[0].norm_w == pytest.approx(float(gw.norm()), rel=1e-10)
