@@ -16,10 +16,14 @@ Re-implemented from the authors' released code (``liuyvchi/Correctness-aware-cal
 Training is Adam without weight decay in float32, with shuffling and initialisation drawn
 from ``torch.Generator(seed)`` (``nn.Linear``'s default init distribution). The code's
 second, untrained "correctness" head has no effect on the output and is omitted.
+Because the clamp has zero gradient outside [t_min, t_max], an initialisation whose output
+is clamped for every sample never trains (true of the released code too); ``fit`` then
+warns.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -181,17 +185,32 @@ class CorrectnessAwareCalibrator:
         ft = torch.as_tensor(feats, dtype=torch.float32, device=device)
         correct = torch.as_tensor(z.argmax(axis=1) == y, dtype=torch.float32, device=device)
         n = z.shape[0]
-        for _ in range(self.epochs):
-            order = torch.randperm(n, generator=gen).to(device)
-            for start in range(0, n, self.batch_size):  # one step per mini-batch
-                b = order[start:start + self.batch_size]
-                opt.zero_grad()
-                t = self._temperature(net, ft[b])
-                conf = torch.softmax(zt[b] / t[:, None], dim=1).max(dim=1).values
-                loss = self.loss(conf, correct[b])
-                loss.backward()
-                opt.step()
+        # The network is tiny (12 → 5 → 1): on CPU, intra-op threads only add contention.
+        threads = torch.get_num_threads()
+        if device.type == "cpu":
+            torch.set_num_threads(1)
+        try:
+            for _ in range(self.epochs):
+                order = torch.randperm(n, generator=gen).to(device)
+                for start in range(0, n, self.batch_size):  # one step per mini-batch
+                    b = order[start:start + self.batch_size]
+                    opt.zero_grad()
+                    t = self._temperature(net, ft[b])
+                    conf = torch.softmax(zt[b] / t[:, None], dim=1).max(dim=1).values
+                    loss = self.loss(conf, correct[b])
+                    loss.backward()
+                    opt.step()
+        finally:
+            torch.set_num_threads(threads)
         self.network_ = net.eval()
+        with torch.no_grad():
+            t_fit = self._temperature(net, ft)
+        if bool(((t_fit <= self.t_min) | (t_fit >= self.t_max)).all()):
+            # The clamp has zero gradient outside [t_min, t_max]; an initialisation whose output
+            # is clamped for every sample never trains (the released code behaves the same).
+            warnings.warn("CorrectnessAwareCalibrator: every fitted temperature sits at a clamp bound "
+                          f"[{self.t_min:g}, {self.t_max:g}], so training had no gradient; try another seed",
+                          UserWarning, stacklevel=2)
         self.n_classes_ = z.shape[1]
         self.n_views_ = feats.shape[1] // min(self.top_k, z.shape[1])
         self.n_features_ = feats.shape[1]

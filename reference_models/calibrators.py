@@ -34,7 +34,7 @@ from metrics.validation import (
     check_option,
     check_same_length,
 )
-from reference_models._binning import assign_bins, bin_edges
+from metrics.calibration import assign_bins, bin_edges
 from reference_models._correctness_aware import CorrectnessAwareCalibrator
 
 __all__ = [
@@ -161,11 +161,11 @@ class TemperatureScaling:
         g_hi, _ = _temperature_gradient(z, zy, hi)
         if g_lo >= 0 and g_hi <= 0:
             return 1.0  # g ≡ 0 on the bracket: flat likelihood
-        if g_lo > 0:
+        if g_lo >= 0:
             warnings.warn(f"temperature: the NLL is minimised below β = {lo:g}; using T = {1 / lo:g}",
                           UserWarning, stacklevel=3)
             return lo
-        if g_hi < 0:
+        if g_hi <= 0:
             warnings.warn(f"temperature: the NLL is minimised above β = {hi:g} (separable data?); "
                           f"using T = {1 / hi:g}", UserWarning, stacklevel=3)
             return hi

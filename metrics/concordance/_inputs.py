@@ -44,7 +44,7 @@ def as_event(event: Any, n: int, name: str = "event") -> np.ndarray:
     bad = ~((arr == 0) | (arr == 1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{name} must hold 0/1 or bool event indicators; element {i} is {arr[i]!r}")
+        raise InputError(f"{name} must hold 0/1 or bool event indicators; element {i} is {arr[i].item()!r}")
     return arr == 1
 
 

@@ -1,10 +1,15 @@
-"""Placeholder for issues 3-4 (LVIS AP, AP-Fixed, AP-Pool, D-ECE); being written.
+"""LVIS detection evaluation (AP, AP-Fixed, AP-Pool, TP/FP labels) and the calibration audit.
 
-The LVIS developer owns this file; it must keep re-exporting metrics.detection.audit.
+``evaluate`` (issue 3) holds the LVIS evaluation; ``audit`` (issue 4) the detector
+calibration audit. Both are re-exported here.
 """
 
-from metrics.detection import audit
+from metrics.detection import audit, evaluate, report
 from metrics.detection.audit import *  # noqa: F401,F403
+from metrics.detection.evaluate import *  # noqa: F401,F403
+from metrics.detection.report import *  # noqa: F401,F403
 
 __all__: list[str] = []
+__all__ += evaluate.__all__
+__all__ += report.__all__
 __all__ += audit.__all__

@@ -55,6 +55,8 @@ def make_lvis(seed: int = 0, *, n_images: int = 40, n_cats: int = 25, busy_image
                     a = {"id": ann_id, "image_id": iid, "category_id": c, "bbox": box, "area": w * h}
                     if rng.random() < .08:
                         a["ignore"] = 1
+                    if ann_id % 13 == 0:
+                        a["iscrowd"] = 1  # unused by LVIS (lvis-api passes iscrowd = 0)
                     if segm:
                         a["segmentation"] = _poly(box)
                     anns.append(a)

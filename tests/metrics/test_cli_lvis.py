@@ -78,3 +78,10 @@ def test_demo_section():
 
     text = demo_section()
     assert "AP-pooled-all" in text and "standard" in text
+
+
+def test_plot(files, tmp_path):
+    gt, res, g, r = files
+    png = tmp_path / "p.png"
+    assert main(["lvis", g, r, "--mode", "all", "--plot", str(png), "--no-progress"]) == 0
+    assert png.stat().st_size > 1000
