@@ -84,11 +84,11 @@ def _logit_rows(logits: Any, name: str = "logits") -> torch.Tensor:
     if not (z.dtype.is_floating_point or z.dtype in (torch.int8, torch.int16, torch.int32, torch.int64,
                                                      torch.uint8, torch.bool)):
         raise InputError(f"{name} must hold numbers; found dtype {z.dtype}")
+    if z.numel() == 0:
+        raise InputError(f"{name} must not be empty; got shape {tuple(z.shape)}")
     if z.ndim == 1:
         z = z.unsqueeze(0)
     z = z.reshape(-1, z.shape[-1])
-    if z.shape[0] == 0 or z.shape[1] == 0:
-        raise InputError(f"{name} must not be empty; got shape {tuple(logits.shape) if hasattr(logits, 'shape') else tuple(z.shape)}")
     return z
 
 

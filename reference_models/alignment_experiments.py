@@ -85,6 +85,27 @@ class DPOEntanglementResult(Report):
         return pd.DataFrame({k: getattr(self, k) for k in ("ratio_min", "predicted_chosen", "predicted_rejected",
                                                          "actual_chosen", "actual_rejected")})
 
+    def plot(self, ax=None):
+        """Measured against predicted Δℓ (chosen and rejected); red marks steps where both fell."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 4))
+        both = (self.actual_chosen < 0) & (self.actual_rejected < 0)
+        for pred, act, marker, label in ((self.predicted_chosen, self.actual_chosen, "o", "chosen"),
+                                         (self.predicted_rejected, self.actual_rejected, "x", "rejected")):
+            ax.scatter(pred[~both], act[~both], marker=marker, s=14, color="tab:blue", label=f"{label}")
+            ax.scatter(pred[both], act[both], marker=marker, s=14, color="tab:red", label=f"{label}, both fell")
+        lim = float(np.abs(np.concatenate([self.predicted_chosen, self.actual_chosen, self.predicted_rejected,
+                                           self.actual_rejected])).max())
+        ax.plot([-lim, lim], [-lim, lim], color="grey", lw=0.8)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("predicted Δ log-prob (probe, first order)")
+        ax.set_ylabel("measured Δ log-prob after the SGD step")
+        ax.legend(fontsize=7)
+        return ax
+
 
 def _preference_pairs(n_pairs: int, vocab: int, prompt_len: int, response_len: int, rng: np.random.Generator):
     """Pairs sharing a prompt whose responses differ only in their last token (entangled by design)."""

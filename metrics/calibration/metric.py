@@ -126,16 +126,10 @@ class CalibrationError(Metric):
         classwise = self.scope == "classwise"
         if self.binning == "quantile":
             if classwise:
-                if not self.probs:
-                    raise InputError("CalibrationError.compute() called before any update")
-                p = dim_zero_cat(self.probs).cpu().numpy()
-                y = dim_zero_cat(self.labels).cpu().numpy()
+                p, y = _gathered(self.probs), _gathered(self.labels)
                 counts, sum_s, sum_o, _ = statistics(p, y, self.n_bins, "quantile", "classwise")
             else:
-                if not self.scores:
-                    raise InputError("CalibrationError.compute() called before any update")
-                s = dim_zero_cat(self.scores).cpu().numpy()
-                o = dim_zero_cat(self.outcomes).cpu().numpy()
+                s, o = _gathered(self.scores), _gathered(self.outcomes)
                 from metrics.calibration.binning import bin_edges
 
                 st = binned_statistics(s, o, bin_edges(s, self.n_bins, "quantile"))
@@ -148,3 +142,10 @@ class CalibrationError(Metric):
         value = errors_from_statistics(counts, sum_s, sum_o, norm=self.norm, debiased=self.debiased,
                                        classwise=classwise)
         return torch.tensor(value, dtype=torch.float64)
+
+
+def _gathered(state) -> np.ndarray:
+    """A ``cat`` list state as one numpy array (after a sync it is already a tensor)."""
+    if isinstance(state, list) and not state:
+        raise InputError("CalibrationError.compute() called before any update")
+    return dim_zero_cat(state).cpu().numpy()

@@ -15,54 +15,61 @@ __all__ = ["risk_ranks_and_windows", "sweep_counts"]
 
 
 def risk_ranks_and_windows(risk: np.ndarray, tied_tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Dense ranks of ``risk`` and each subject's tolerance window of ranks.
+    """Dense ranks of ``risk`` and the tolerance window of ranks of each distinct value.
 
     ``u = np.unique(risk)``; ``rank[i]`` is the index of ``risk[i]`` in ``u``; the
-    window ``[lo[i], hi[i]]`` holds every rank ``k`` with ``|fl(u[k] - risk[i])| <=
-    tied_tol``. The window is contiguous because ``fl(a - b)`` is monotone in ``a``;
-    ``searchsorted`` gives a first guess that is corrected while the exact predicate
-    disagrees (the loop runs a handful of vectorised passes, never per sample).
+    window ``[lo[r], hi[r]]`` of rank r holds every rank ``k`` with
+    ``|fl(u[k] - u[r])| <= tied_tol`` (subject i's window is ``lo[rank[i]]..hi[rank[i]]``).
+    The window is contiguous because ``fl(a - b)`` is monotone in ``a``; ``searchsorted``
+    gives a first guess that is corrected while the exact predicate disagrees (a
+    handful of vectorised passes over the distinct values, never a per-sample loop).
     Near-equal scores are never merged into one rank: the relation is not transitive.
     """
     u = np.unique(risk)
     rank = np.searchsorted(u, risk)
     if tied_tol == 0.0:
-        return rank, rank, rank, u.size
+        own = np.arange(u.size)
+        return rank, own, own, u.size
+    # The window depends only on the value, so it is found once per distinct value.
+    lo_u, hi_u = _windows_of_sorted_values(u, tied_tol)
+    return rank, lo_u, hi_u, u.size
+
+
+def _windows_of_sorted_values(u: np.ndarray, tied_tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted distinct ``u``: first and last k with ``|fl(u[k] - u[i])| <= tied_tol``."""
     m = u.size
-    lo = np.searchsorted(u, risk - tied_tol, side="left")
-    hi = np.searchsorted(u, risk + tied_tol, side="right") - 1
+    own = np.arange(m)
+    lo = np.searchsorted(u, u - tied_tol, side="left")
+    hi = np.searchsorted(u, u + tied_tol, side="right") - 1
 
     def tied(k: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        return np.abs(u[k] - risk[idx]) <= tied_tol
+        return np.abs(u[k] - u[idx]) <= tied_tol
 
-    everyone = np.arange(risk.size)
     for _ in range(64):  # each pass moves a window edge by one rank; 1–2 passes in practice
         changed = False
-        # lo too high: rank lo-1 is tied -> step down
-        idx = everyone[lo > 0]
-        sel = idx[tied(lo[idx] - 1, idx)]
+        idx = own[lo > 0]
+        sel = idx[tied(lo[idx] - 1, idx)]  # rank lo-1 is tied: step down
         if sel.size:
             lo[sel] -= 1
             changed = True
-        # lo too low: rank lo is not tied (and lo < rank) -> step up
-        idx = everyone[lo < rank]
-        sel = idx[~tied(lo[idx], idx)]
+        idx = own[lo < own]
+        sel = idx[~tied(lo[idx], idx)]  # rank lo is not tied: step up
         if sel.size:
             lo[sel] += 1
             changed = True
-        idx = everyone[hi < m - 1]
+        idx = own[hi < m - 1]
         sel = idx[tied(hi[idx] + 1, idx)]
         if sel.size:
             hi[sel] += 1
             changed = True
-        idx = everyone[hi > rank]
+        idx = own[hi > own]
         sel = idx[~tied(hi[idx], idx)]
         if sel.size:
             hi[sel] -= 1
             changed = True
         if not changed:
             break
-    return rank, lo, hi, m
+    return lo, hi
 
 
 @njit(cache=True, nogil=True)
@@ -74,9 +81,10 @@ def sweep_counts(order, time, event, rank, lo, hi, n_ranks, same_time_censored, 
     order : int64 (n,)
         Indices sorting ``time`` ascending.
     time : float64 (n,); event : bool (n,)
-    rank, lo, hi : int64 (n,)
-        Risk rank of each subject and its tolerance window (see
-        :func:`risk_ranks_and_windows`).
+    rank : int64 (n,)
+        Risk rank of each subject.
+    lo, hi : int64 (n_ranks,)
+        Tolerance window of each rank (see :func:`risk_ranks_and_windows`).
     n_ranks : int
         Number of distinct risks.
     same_time_censored : bool
@@ -91,7 +99,7 @@ def sweep_counts(order, time, event, rank, lo, hi, n_ranks, same_time_censored, 
     totals : int64 (5,)
         concordant, discordant, tied_risk, comparable, tied_time.
     conc, tie, comp : int64 (n,) or (0,)
-        Per event i (as the earlier member): ranks below ``lo[i]``, ranks inside the
+        Per event i (as the earlier member): ranks below its window, ranks inside the
         window, all subjects in the tree. Zero for censored subjects.
     """
     n = order.shape[0]
@@ -124,12 +132,12 @@ def sweep_counts(order, time, event, rank, lo, hi, n_ranks, same_time_censored, 
             if event[s]:
                 # below = #ranks < lo ; upto = #ranks <= hi
                 below = 0
-                k = lo[s]
+                k = lo[rank[s]]
                 while k > 0:
                     below += tree[k]
                     k -= k & (-k)
                 upto = 0
-                k = hi[s] + 1
+                k = hi[rank[s]] + 1
                 while k > 0:
                     upto += tree[k]
                     k -= k & (-k)

@@ -23,14 +23,15 @@ __all__ = ["concordance_index", "concordance_report", "ConcordanceReport", "pair
 
 
 def pair_counts(risk: np.ndarray, time: np.ndarray, event: np.ndarray, tied_tol: float, *,
-                same_time_censored: bool = True, per_subject: bool = False):
+                same_time_censored: bool = True, per_subject: bool = False, order: np.ndarray | None = None):
     """Pair counts of validated float64 inputs (``risk`` higher = earlier failure).
 
     Returns the kernel's ``(totals, conc, tie, comp)``; totals are concordant,
     discordant, tied_risk, comparable, tied_time. O(n log n) time, O(n) memory.
     """
     rank, lo, hi, m = risk_ranks_and_windows(risk, tied_tol)
-    order = np.argsort(time)
+    if order is None:
+        order = np.argsort(time)
     return sweep_counts(order, time, event, rank, lo, hi, m, same_time_censored, per_subject)
 
 

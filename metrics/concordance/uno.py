@@ -167,13 +167,14 @@ def uno_concordance_index(risk: Any, time: Any, event: Any, *, train_time: Any =
     weight[weighted] = np.square(1.0 / g_i)
 
     eta = oriented(r, direction)
+    order = np.argsort(t)  # scikit-survival's summation order (default sort kind)
     totals, conc, tie, comp = pair_counts(eta, t, e, tol, same_time_censored=(pairs == "harrell"),
-                                          per_subject=True)
+                                          per_subject=True, order=order)
     if totals[3] == 0:
         return undefined(no_pair_message(t, e), on_undefined)
     if pairs == "strict":
         tie = np.zeros_like(tie)  # exact risk ties earn 0 but stay in the denominator
-    num, den = weighted_sums(np.argsort(t), e, weight, conc, tie, comp)
+    num, den = weighted_sums(order, e, weight, conc, tie, comp)
     if den == 0.0:
         return undefined(f"no comparable pair carries weight: every event is at a time ≥ tau={tau:g}",
                          on_undefined)

@@ -50,6 +50,12 @@ def _labels(gt: Any, results: Any, *, iou_threshold: float, iou_type: str, dets_
     check_option(ignored, "ignored", ("exclude", "fp"))
     t = _check_threshold(iou_threshold)
     dm = match_detections(gt, results, iou_type=iou_type, iou_threshold=t, dets_per_cat=dets_per_cat)
+    score = np.asarray(dm.score, dtype=np.float64)
+    bad = (score < 0) | (score > 1)
+    if bad.any():  # confidences are compared with precisions: they must be probabilities
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"results must have scores in [0, 1] for the calibration audit; detection "
+                         f"{int(dm.index[i])} has score {score[i]!r}")
     if matching == "greedy":
         tp = np.asarray(dm.matched, dtype=bool)
     else:  # TP when IoU ≥ t with any same-class GT of the image (no one-to-one assignment)

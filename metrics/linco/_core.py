@@ -184,9 +184,9 @@ def linco_report(predictions: Any, *, task: str = "regression", dispersion: str 
     ci_level = check_fraction(ci_level, "ci_level")
     raw, per_case, n_skipped, (K, N) = _raw(predictions, task, dispersion, on_undefined, "predictions")
     baseline_values = []
-    for r, b in enumerate(_baseline_list(baseline)):
-        bname = "baseline" if r == 0 and not isinstance(baseline, (list, tuple)) and np.ndim(baseline) == 2 \
-            else f"baseline[{r}]"
+    baselines = _baseline_list(baseline)
+    for r, b in enumerate(baselines):
+        bname = "baseline" if len(baselines) == 1 else f"baseline[{r}]"
         b_raw, _, _, (_, Nb) = _raw(b, task, dispersion, on_undefined, bname)
         if Nb != N:
             raise InputError(f"{bname} must cover the same N = {N} cases as predictions; got {Nb} columns")

@@ -180,17 +180,19 @@ def _regression_block(block: np.ndarray, dispersion: str, offset: int, name: str
 def _classification_block(codes: np.ndarray, dispersion: str) -> np.ndarray:
     """(K, n) int64 labels → (n,) per-case D from the label counts n_c of each case."""
     K = codes.shape[0]
-    s = np.sort(codes.T, axis=1)  # (n, K): equal labels form runs
-    idx = np.arange(K)
+    # sort each case's labels (contiguous rows), then work on the (K, n) layout so that the
+    # run bookkeeping below runs across contiguous cases
+    s = np.ascontiguousarray(np.sort(codes.T, axis=1).T)
+    idx = np.arange(K, dtype=np.int32)[:, None]
     new_run = np.ones(s.shape, dtype=bool)
-    new_run[:, 1:] = s[:, 1:] != s[:, :-1]
-    run_start = np.maximum.accumulate(np.where(new_run, idx, 0), axis=1)
-    pos = idx - run_start  # 0-based position of each model inside its run
+    new_run[1:] = s[1:] != s[:-1]
+    run_start = np.maximum.accumulate(np.where(new_run, idx, np.int32(0)), axis=0)
+    pos = idx - run_start  # 0-based position of each model inside its run of equal labels
     if dispersion == "pairwise_disagreement":
         # sum_c n_c^2 = sum over elements of (2 pos + 1), since sum_{i<n} (2i + 1) = n^2
-        sum_sq = (2 * pos + 1).sum(axis=1)
+        sum_sq = (2 * pos + 1).sum(axis=0, dtype=np.int64)
         return 1.0 - (sum_sq - K) / (K * (K - 1))
-    return 1.0 - (pos.max(axis=1) + 1) / K  # one_minus_majority_fraction
+    return 1.0 - (pos.max(axis=0) + 1) / K  # one_minus_majority_fraction
 
 
 def per_case_values(matrix: np.ndarray, *, task: str, dispersion: str | Callable,

@@ -58,7 +58,7 @@ class OPIS(Metric):
         self.labels.append(lab.detach().to(torch.int64))
 
     def compute(self) -> torch.Tensor:
-        if not self.embeddings:
+        if isinstance(self.embeddings, list) and not self.embeddings:  # after a sync it is one tensor
             raise InputError("OPIS.compute() called before any update(); no embeddings seen")
         emb = dim_zero_cat(self.embeddings)
         lab = dim_zero_cat(self.labels)

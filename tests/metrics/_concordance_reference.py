@@ -57,8 +57,8 @@ def sweep_reference(order, time, event, rank, lo, hi, same_time_censored):
                     bisect.insort(pool, rank[s])
         for s in block:
             if event[s]:
-                below = bisect.bisect_left(pool, lo[s])
-                upto = bisect.bisect_right(pool, hi[s])
+                below = bisect.bisect_left(pool, lo[rank[s]])
+                upto = bisect.bisect_right(pool, hi[rank[s]])
                 conc[s], tie[s], comp[s] = below, upto - below, len(pool)
         for s in block:
             if event[s] or not same_time_censored:

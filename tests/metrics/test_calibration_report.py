@@ -145,11 +145,21 @@ def test_metric_errors():
         m.update(np.full((4, 3), .5), np.zeros(4, int))
 
 
-@pytest.mark.parametrize("kw", [dict(n_bins=10), dict(n_bins=7, binning="quantile"),
-                                dict(n_bins=5, scope="classwise", num_classes=4, norm="l2")])
-def test_metric_two_gloo_processes(kw):
+GLOO_CONFIGS = {"uniform": dict(n_bins=10), "quantile": dict(n_bins=7, binning="quantile"),
+                "classwise": dict(n_bins=5, scope="classwise", num_classes=4, norm="l2")}
+
+
+def three_metrics():
+    """One MetricCollection of the configurations, so one 2-process run checks them all."""
+    from torchmetrics import MetricCollection
+
+    return MetricCollection({k: CalibrationError(**kw) for k, kw in GLOO_CONFIGS.items()}, compute_groups=False)
+
+
+def test_metric_two_gloo_processes():
     p, y = make_case("ones", n=900, seed=8)
     shards = [[(p[:200], y[:200]), (p[200:500], y[200:500])], [(p[500:], y[500:])]]
-    value = compute_distributed("metrics.CalibrationError", kw, shards)
-    fn_kw = {a: b for a, b in kw.items() if a != "num_classes"}
-    assert value == pytest.approx(calibration_error(p, y, **fn_kw), abs=1e-12)
+    values = compute_distributed("tests.metrics.test_calibration_report.three_metrics", {}, shards)
+    for name, kw in GLOO_CONFIGS.items():
+        fn_kw = {a: b for a, b in kw.items() if a != "num_classes"}
+        assert values[name] == pytest.approx(calibration_error(p, y, **fn_kw), abs=1e-12)

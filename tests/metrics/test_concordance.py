@@ -95,7 +95,7 @@ def test_tolerance_window_is_exact_per_pair():
     u = np.unique(risk)
     for i in range(risk.size):
         window = np.flatnonzero(np.abs(u - risk[i]) <= 1e-8)
-        assert (lo[i], hi[i]) == (window[0], window[-1])
+        assert (lo[rank[i]], hi[rank[i]]) == (window[0], window[-1])
 
 
 def test_reversing_scores_without_ties_gives_one_minus_c():

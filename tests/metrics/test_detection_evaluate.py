@@ -169,7 +169,7 @@ def test_hand_case_spec_values():
 # ----------------------------------------------------------------------------- lvis-api
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0])
 def test_standard_bbox_equals_lvis_api(seed):
     gt, res = make_lvis(seed)
     ours = metrics.evaluate_lvis(gt, res)
@@ -216,7 +216,7 @@ def test_gt_area_boundaries_and_empty_pairs_present():
 # ----------------------------------------------------------------------------- fixed / pooled
 
 
-@pytest.mark.parametrize("k", [100, 10000])
+@pytest.mark.parametrize("k", [100])  # K = 10,000: see the no-budget test + cap-off lvis-api equality
 def test_fixed_equals_topk_then_lvis_api(k):
     gt, res = make_lvis(2, n_cats=12)
     per_cat = np.bincount([d["category_id"] for d in res])

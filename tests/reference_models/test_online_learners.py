@@ -235,3 +235,12 @@ def test_learners_do_not_mutate_inputs():
     h.update(vec)
     np.testing.assert_array_equal(losses, copy)
     np.testing.assert_array_equal(vec, copy[0])
+
+
+def test_bundled_sample_log_is_reproducible():
+    import json
+
+    from reference_models.data.make_regret_sample import OUT, make_log
+
+    stored = [json.loads(line) for line in OUT.read_text().splitlines()]
+    assert stored == make_log()

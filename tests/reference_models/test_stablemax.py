@@ -23,7 +23,7 @@ def test_hand_case_values_and_gradient():
     x = torch.tensor([[2.0, 0.0, -1.0]], dtype=torch.float64, requires_grad=True)
     assert torch.allclose(stablemax(x), torch.tensor([[3, 1, 0.5]], dtype=torch.float64) / 4.5, atol=1e-15)
     loss = StableMaxCrossEntropy()(x, torch.tensor([0]))
-    assert abs(float(loss) - math.log(1.5)) < 1e-15
+    assert abs(float(loss.detach()) - math.log(1.5)) < 1e-15
     loss.backward()
     expected = torch.tensor([[-1 / 9, 2 / 9, 1 / 18]], dtype=torch.float64)
     assert torch.allclose(x.grad, expected, atol=1e-15, rtol=0)
@@ -57,7 +57,7 @@ def test_huge_logits_float32_dtype_none():
     out = log_stablemax(x, dtype=None)
     assert out.dtype == torch.float32
     expected = torch.tensor([-math.log(2), -math.log(2), -88.8845278949])
-    assert torch.allclose(out, expected, rtol=2e-7, atol=0)
+    assert torch.allclose(out, expected, rtol=0, atol=2 * 8 * 2**-23 * 8)  # a few float32 ulps at g ≈ 88
     xg = x.clone().requires_grad_()
     StableMaxCrossEntropy(dtype=None)(xg[None], torch.tensor([2])).backward()
     assert torch.isfinite(xg.grad).all()
@@ -160,17 +160,22 @@ def test_task_and_model_shapes():
     model = GrokkingMLP(7, width=5, depth=2)
     assert sum(isinstance(m, torch.nn.Linear) for m in model) == 3
     x = torch.randn(4, 14)
-    assert torch.allclose(model(2 * x), 8 * model(x), atol=1e-5)  # homogeneous of degree 3 (also in θ)
+    out = model(x)
+    assert torch.allclose(model(2 * x), 2 * out, atol=1e-6)  # degree 1 in the input
+    with torch.no_grad():
+        for prm in model.parameters():
+            prm.mul_(2)
+    assert torch.allclose(model(x), 8 * out, atol=1e-5)  # degree 3 = number of layers in θ
 
 
 def test_grokking_smoke_direction():
-    # a small task (p = 23, width 64, lr 1e-2, 400 steps): float32 softmax CE drives the
+    # a small task (p = 23, width 64, lr 1e-2, 200 steps): float32 softmax CE drives the
     # training loss to zero without generalising; ⊥Grad generalises; StableMax never
     # reaches an exactly-zero loss. Seeds 0-2 give the same direction.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        kw = dict(steps=400, log_every=100, p=23, width=64, lr=1e-2)
+        kw = dict(steps=200, log_every=50, p=23, width=64, lr=1e-2)
         soft = run_grokking("softmax_ce", **kw)
         perp = run_grokking("softmax_ce", optimizer="perp_adamw", **kw)
         stab = run_grokking("stablemax_ce", **kw)
@@ -181,4 +186,4 @@ def test_grokking_smoke_direction():
     assert max(stab.zero_loss_fraction) == 0.0
     assert soft.nlm_cos[-1] > 0.5  # the gradient has aligned with the weights
     frame = soft.to_frame()
-    assert list(frame["step"]) == [0, 100, 200, 300, 399]
+    assert list(frame["step"]) == [0, 50, 100, 150, 199]
