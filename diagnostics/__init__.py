@@ -2,16 +2,22 @@
 
 from metrics.errors import InputError
 
-from diagnostics import monitor, collapse, alignment, continual, instability
+from diagnostics import monitor as _monitor
+from diagnostics import collapse as _collapse
+from diagnostics import alignment as _alignment
+from diagnostics import continual as _continual
+from diagnostics import instability as _instability
 from diagnostics.monitor import *  # noqa: F401,F403
 from diagnostics.collapse import *  # noqa: F401,F403
 from diagnostics.alignment import *  # noqa: F401,F403
 from diagnostics.continual import *  # noqa: F401,F403
 from diagnostics.instability import *  # noqa: F401,F403
 
+# The modules are bound under private aliases: a star import may rebind a public name
+# that equals its module's name (the function metrics.linco, metrics.opis).
 __all__ = ["InputError"]
-__all__ += monitor.__all__
-__all__ += collapse.__all__
-__all__ += alignment.__all__
-__all__ += continual.__all__
-__all__ += instability.__all__
+__all__ += _monitor.__all__
+__all__ += _collapse.__all__
+__all__ += _alignment.__all__
+__all__ += _continual.__all__
+__all__ += _instability.__all__

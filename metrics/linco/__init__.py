@@ -28,10 +28,3 @@ __all__ = [
     "linco_per_case",
     "linco_report",
 ]
-
-# ``metrics/__init__.py`` runs ``from metrics.linco import *`` and then reads
-# ``linco.__all__``; the star import has just rebound the name ``linco`` in the
-# ``metrics`` namespace from this module to the function of the same name (the spec
-# names both ``metrics.linco``). Giving the function the module's ``__all__`` keeps
-# that package import working without editing the shared ``metrics/__init__.py``.
-linco.__all__ = __all__  # type: ignore[attr-defined]

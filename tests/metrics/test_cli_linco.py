@@ -39,6 +39,9 @@ def test_npy_and_transpose_and_table(tmp_path, capsys):
     assert main(["linco", str(f), "--transpose", "--json", "--per-case", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data == _json(capsys) and len(data["per_case"]) == 3
+    png = tmp_path / "hist.png"
+    assert main(["linco", str(f), "--transpose", "--plot", str(png)]) == 0
+    assert png.stat().st_size > 1000
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
