@@ -9,7 +9,9 @@
    same logits, and ``nlm_alignment`` against one pass over the parameters
    (``sum(p.grad.norm())``).
 
-Run: ``.venv/bin/python benchmarks/diagnostics_collapse.py``
+Run: ``.venv/bin/python benchmarks/diagnostics_collapse.py [--threads N]`` (default 1
+thread: on a shared, oversubscribed machine torch's parallel kernels wait on busy
+cores and every timing becomes noise).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def peak_mib() -> float:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=1)
+    torch.set_num_threads(parser.parse_args().threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     task = ModularAdditionTask()

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.calibration._inputs import (SCOPES, class_columns, n_classes, scores_outcomes,
-                                         validate_inputs)
+from metrics.calibration._inputs import (SCOPES, class_columns, n_classes, scores_outcomes, top_label,
+                                         validate_inputs_with_stats)
 from metrics.calibration.binning import BINNINGS, assign_bins, bin_edges, binned_statistics, uniform_edges
 from metrics.errors import InputError
 from metrics.validation import check_bool, check_int, check_option
@@ -132,11 +132,11 @@ def _classwise_statistics(p: np.ndarray, y: np.ndarray, n_bins: int, binning: st
     return counts, sum_s, sum_o, edges
 
 
-def statistics(p: np.ndarray, y: np.ndarray, n_bins: int, binning: str, scope: str):
+def statistics(p: np.ndarray, y: np.ndarray, n_bins: int, binning: str, scope: str, row_stats=(None, None)):
     """Per-bin (counts, sum_score, sum_outcome, edges) for validated inputs and a scope."""
     if scope == "classwise":
         return _classwise_statistics(p, y, n_bins, binning)
-    s, o = scores_outcomes(p, y, scope)
+    s, o = top_label(p, y, *row_stats) if scope == "top_label" else scores_outcomes(p, y, scope)
     st = binned_statistics(s, o, bin_edges(s, n_bins, binning))
     return st.counts, st.sum_score, st.sum_outcome, st.edges
 
@@ -191,7 +191,7 @@ def calibration_error(probs: Any, labels: Any, *, n_bins: int = 15, norm: str = 
 
         return compat_calibration_error(probs, labels, n_bins=n_bins, norm=norm, binning=binning,
                                         scope=scope, debiased=debiased, compat=compat)
-    p, y = validate_inputs(probs, labels)
-    counts, sum_s, sum_o, _ = statistics(p, y, n_bins, binning, scope)
+    p, y, row_max, row_sum = validate_inputs_with_stats(probs, labels)
+    counts, sum_s, sum_o, _ = statistics(p, y, n_bins, binning, scope, (row_max, row_sum))
     return errors_from_statistics(counts, sum_s, sum_o, norm=norm, debiased=debiased,
                                   classwise=scope == "classwise")

@@ -125,8 +125,10 @@ def sample_paths() -> tuple[str, str]:
 
 
 def demo_section() -> str:
+    from metrics.cli._lvis_calibration import calibration_demo_text
     from metrics.detection import evaluate_lvis
 
     gt, res = sample_paths()
     report = evaluate_lvis(gt, res, mode="all")
-    return format_report(report, title="bundled sample (240 images, 30 categories), bbox, all modes")
+    table = format_report(report, title="bundled sample (240 images, 30 categories), bbox, all modes")
+    return table + "\n\n" + calibration_demo_text()
