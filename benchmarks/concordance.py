@@ -104,7 +104,13 @@ def measure(impl: str, n: int) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=_case, args=(impl, n, queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Exception:  # queue.Empty: check that the child is still alive
+            if not proc.is_alive():
+                raise RuntimeError(f"{impl} at n={n} failed (exit code {proc.exitcode})") from None
     proc.join()
     return result
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from diagnostics.monitor import Monitor
+from diagnostics.monitors import Monitor
 from metrics.errors import InputError
 from metrics.report import Report
 from metrics.validation import check_bool, check_option, check_positive

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from diagnostics.monitor import Monitor, MonitorAlert
+from diagnostics.monitors import Monitor, MonitorAlert
 from metrics.errors import InputError
 from metrics.report import Report
 from metrics.validation import check_int, check_option, check_positive, to_numpy
@@ -122,10 +122,12 @@ def _check_finite(z: torch.Tensor, name: str, dtype: torch.dtype) -> None:
 # ---------------------------------------------------------------------------------
 # the one SC computation
 # ---------------------------------------------------------------------------------
-def _sc_chunk(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype):
-    """Per-row ``(S, loss or None, p_y or None)`` for a chunk already cast to ``dtype``."""
-    m = z.max(dim=-1, keepdim=True).values
-    e = torch.exp(z - m)
+def _sc_chunk(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype, m: torch.Tensor | None = None):
+    """Per-row ``(S, loss or None, p_y or None)`` for a chunk already cast to ``dtype``;
+    ``m`` is the row max when already known."""
+    m = (z.max(dim=-1).values if m is None else m).unsqueeze(1)
+    e = z - m
+    e.exp_()  # in place on our own temporary
     if dtype in _HALF:  # torch accumulates half sums in float32 and rounds once
         s = torch.sum(e, dim=-1, dtype=torch.float32).to(dtype)
     else:
@@ -152,14 +154,18 @@ def _prepare(logits, labels, dtype, ignore_index, *, skip_nonfinite: bool):
         if z.shape[0] == 0:
             raise InputError(f"labels are all ignore_index={ignore_index}; no rows left to score")
     z = z.to(dtype)  # a new tensor unless already in dtype; never modified in place below
-    finite = torch.isfinite(z).all(dim=1)
-    n_nonfinite = int((~finite).sum())
-    if n_nonfinite:
+    # one pass gives the row max (needed anyway) and the row min: NaN and ±inf show up
+    # in one of the two, so no separate isfinite pass over the logits is needed
+    lo, hi = torch.aminmax(z, dim=-1)
+    finite = torch.isfinite(lo) & torch.isfinite(hi)
+    n_nonfinite = 0
+    if not bool(finite.all()):
+        n_nonfinite = int((~finite).sum())
         if not skip_nonfinite:
             _check_finite(z, "logits", dtype)
-        z = z[finite]
+        z, hi = z[finite], hi[finite]
         y = y[finite] if y is not None else None
-    return z, y, n_nonfinite
+    return z, y, hi, n_nonfinite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,9 +224,9 @@ def softmax_collapse_report(logits: Any, labels: Any = None, *, dtype: torch.dty
         length or outside ``[0, C)``, all rows ignored.
     """
     chunk_rows = check_int(chunk_rows, "chunk_rows", min_value=1)
-    z, y, _ = _prepare(logits, labels, dtype, ignore_index, skip_nonfinite=False)
-    parts = [_sc_chunk(z[i:i + chunk_rows], None if y is None else y[i:i + chunk_rows], dtype)
-             for i in range(0, z.shape[0], chunk_rows)]
+    z, y, m, _ = _prepare(logits, labels, dtype, ignore_index, skip_nonfinite=False)
+    parts = [_sc_chunk(z[i:i + chunk_rows], None if y is None else y[i:i + chunk_rows], dtype,
+                       m[i:i + chunk_rows]) for i in range(0, z.shape[0], chunk_rows)]
     s = torch.cat([p[0] for p in parts])
     f64 = lambda t: t.to(torch.float64).cpu().numpy()  # noqa: E731 - exact widening
     collapsed = (s == 1).cpu().numpy()
@@ -236,10 +242,12 @@ def softmax_collapse_report(logits: Any, labels: Any = None, *, dtype: torch.dty
         float(collapsed.mean()), float(loss_zero.mean()))
 
 
-def _collapse_counts(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype, chunk_rows: int) -> int:
+def _collapse_counts(z: torch.Tensor, y: torch.Tensor | None, m: torch.Tensor, dtype: torch.dtype,
+                     chunk_rows: int) -> int:
     n = 0
     for i in range(0, z.shape[0], chunk_rows):
-        s, loss, _ = _sc_chunk(z[i:i + chunk_rows], None if y is None else y[i:i + chunk_rows], dtype)
+        s, loss, _ = _sc_chunk(z[i:i + chunk_rows], None if y is None else y[i:i + chunk_rows], dtype,
+                               m[i:i + chunk_rows])
         n += int(((s == 1) if loss is None else (loss == 0)).sum())
     return n
 
@@ -262,13 +270,13 @@ def softmax_collapse_fraction(logits: Any, labels: Any = None, *, dtype: torch.d
     0.0
     """
     chunk_rows = check_int(chunk_rows, "chunk_rows", min_value=1)
-    z, y, _ = _prepare(logits, labels, dtype, ignore_index, skip_nonfinite=False)
-    return _collapse_counts(z, y, dtype, chunk_rows) / z.shape[0]
+    z, y, m, _ = _prepare(logits, labels, dtype, ignore_index, skip_nonfinite=False)
+    return _collapse_counts(z, y, m, dtype, chunk_rows) / z.shape[0]
 
 
 def _default_ce(dtype: torch.dtype):
     def loss_fn(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return _sc_chunk(z.to(dtype), y, dtype)[1]
+        return _sc_chunk(z.to(dtype), y, dtype)[1]  # noqa: the same formula as the SC test
     return loss_fn
 
 
@@ -297,8 +305,8 @@ def zero_loss_fraction(losses_or_logits: Any, labels: Any = None, *,
             raise InputError(f"losses must be finite; element {i} is {float(t[i])}")
         return float((t == 0).sum()) / t.numel()
     if loss_fn is None:
-        z, y, _ = _prepare(losses_or_logits, labels, dtype, ignore_index, skip_nonfinite=False)
-        return _collapse_counts(z, y, dtype, 8192) / z.shape[0]
+        z, y, m, _ = _prepare(losses_or_logits, labels, dtype, ignore_index, skip_nonfinite=False)
+        return _collapse_counts(z, y, m, dtype, 8192) / z.shape[0]
     if not callable(loss_fn):
         raise InputError(f"loss_fn must be callable; got {loss_fn!r}")
     z = _logit_rows(losses_or_logits)
@@ -444,13 +452,14 @@ def nlm_alignment(params: Any, grads: Any = None, *, kind: str = "gradient") -> 
             continue
         if g.shape != w.shape:
             raise InputError(f"grads[{k!r}] must have the shape of params[{k!r}] {tuple(w.shape)}; got {tuple(g.shape)}")
-        w64 = w.detach().to(torch.float64).reshape(-1)
-        g64 = g.detach().to(device=w64.device, dtype=torch.float64).reshape(-1)
-        if not (bool(torch.isfinite(g64).all()) and bool(torch.isfinite(w64).all())):
+        # the three float64 sums from one 2x2 Gram product (one BLAS call)
+        pair = torch.stack([w.detach().reshape(-1).to(torch.float64),
+                            g.detach().reshape(-1).to(device=w.device, dtype=torch.float64)])
+        gram = (pair @ pair.T).tolist()
+        ww, wg, gg = gram[0][0], gram[0][1], gram[1][1]
+        if not (math.isfinite(ww) and math.isfinite(gg)):  # NaN / inf entries propagate here
             raise InputError(f"params[{k!r}] and its gradient must be finite")
-        dot = sign * float(torch.dot(w64, g64))
-        gg = float(torch.dot(g64, g64))
-        ww = float(torch.dot(w64, w64))
+        dot = sign * wg
         per[k] = TensorAlignment(_cos(dot, gg, ww), dot, math.sqrt(gg), math.sqrt(ww))
         tot_dot += dot
         tot_g += gg
@@ -565,7 +574,7 @@ class SoftmaxCollapseMonitor(Monitor):
             self._stashed_nlm = (step, self._nlm(model))
 
     def compute(self, *, logits: Any, labels: Any = None, model: Any = None) -> dict[str, Any]:
-        z, y, n_bad = _prepare(logits, labels, self.dtype, self.ignore_index, skip_nonfinite=True)
+        z, y, m, n_bad = _prepare(logits, labels, self.dtype, self.ignore_index, skip_nonfinite=True)
         rows = int(z.shape[0])
         record: dict[str, Any] = {"collapse_fraction": None, "zero_loss_fraction": None, "nlm_cos": None,
                                   "rows": rows, "nonfinite_rows": n_bad}
@@ -574,7 +583,8 @@ class SoftmaxCollapseMonitor(Monitor):
                 n_free = n_rel = 0
                 for i in range(0, rows, self.chunk_rows):
                     s, loss, _ = _sc_chunk(z[i:i + self.chunk_rows],
-                                           None if y is None else y[i:i + self.chunk_rows], self.dtype)
+                                           None if y is None else y[i:i + self.chunk_rows], self.dtype,
+                                           m[i:i + self.chunk_rows])
                     n_free += int((s == 1).sum())
                     if loss is not None:
                         n_rel += int((loss == 0).sum())

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from diagnostics.monitor import Monitor
+from diagnostics.monitors import Monitor
 from metrics.errors import InputError
 from metrics.report import Report
 from metrics.validation import as_float_array, as_generator, as_label_array, check_int, check_option

@@ -137,18 +137,3 @@ class StableMaxCrossEntropy(nn.Module):
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, dtype={self.dtype}, ignore_index={self.ignore_index}"
-
-
-# ⊥Grad and the reference grokking task live in their own modules; re-exported here so
-# that ``reference_models`` (whose __init__ star-imports this module) exposes them.
-from reference_models.perpgrad import *  # noqa: E402,F401,F403
-from reference_models.perpgrad import __all__ as _perpgrad_all  # noqa: E402
-from reference_models.grokking import *  # noqa: E402,F401,F403
-from reference_models.grokking import __all__ as _grokking_all  # noqa: E402
-
-__all__ += _perpgrad_all + _grokking_all
-
-# The package __init__ star-imports this module and then reads ``stablemax.__all__``;
-# the star import has by then rebound the name ``stablemax`` to the function above, so
-# the function carries the module's export list too.
-stablemax.__all__ = __all__

@@ -28,7 +28,7 @@ import torch
 __all__ = ["PairSet", "prepare_pairs", "negative_histogram", "resolve_order_statistics",
            "count_buckets", "count_histograms", "BLOCK_ELEMENTS", "LEVEL0_BINS", "COLLECT_CAP"]
 
-BLOCK_ELEMENTS = 1 << 24  # elements of one block's float64 distance matrix: 128 MB
+BLOCK_ELEMENTS = 1 << 22  # elements of one block's float64 distance matrix: 32 MB (≤ 128 MB)
 LEVEL0_BINS = 1 << 16  # pass-1 histogram bins over [0, 2]
 COLLECT_CAP = 1 << 22  # a bin holding more negatives than this is split, not collected
 NORM_EPS = 1e-12

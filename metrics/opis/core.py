@@ -271,7 +271,7 @@ def opis(embeddings: Any, labels: Any, *, far_range: tuple[float, float] = (0.01
     device : torch device, optional
         Where to compute (default: the embeddings' device, else CPU).
     block_size : int, optional
-        Rows per block; None keeps one block's distance matrix at ≤ 128 MB.
+        Rows per block; None keeps one block's distance matrix at ≤ 32 MB.
 
     Returns
     -------
