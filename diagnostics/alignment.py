@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from diagnostics._params import named_tensors
 from diagnostics.monitors import Monitor
 from metrics.errors import InputError
 from metrics.report import Report
 from metrics.validation import check_bool, check_option, check_positive
 
 __all__ = [
-    "named_tensors",
     "AlignmentRecord",
     "ConflictResult",
     "PlasticityStabilityResult",
@@ -52,30 +52,6 @@ __all__ = [
 # parameters and gradients
 # ---------------------------------------------------------------------------------------------
 
-def named_tensors(params: Any, name: str = "params", *, trainable_only: bool = True) -> dict[str, torch.Tensor]:
-    """Normalise parameters to an ordered ``{name: tensor}`` mapping.
-
-    ``params`` is a ``torch.nn.Module`` (its named parameters; only those requiring grad when
-    ``trainable_only``), a mapping of names to tensors, or a sequence of tensors (named
-    ``"0"``, ``"1"``, …).
-    """
-    if isinstance(params, torch.nn.Module):
-        out = {n: p for n, p in params.named_parameters() if p.requires_grad or not trainable_only}
-    elif isinstance(params, Mapping):
-        out = dict(params)
-    elif isinstance(params, Iterable) and not isinstance(params, (str, bytes, torch.Tensor)):
-        out = {str(i): p for i, p in enumerate(params)}
-    else:
-        raise InputError(f"{name} must be a torch.nn.Module, a mapping of names to tensors or a sequence of "
-                         f"tensors; got {type(params).__name__}")
-    for key, value in out.items():
-        if not isinstance(value, torch.Tensor):
-            raise InputError(f"{name}[{key!r}] must be a tensor; got {type(value).__name__}")
-    if not out:
-        raise InputError(f"{name} must hold at least one (trainable) tensor")
-    return out
-
-
 def _loss_gradients(loss: Any, params: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.requires_grad:
         raise InputError(f"{name} must be a scalar loss tensor that requires grad (or a mapping of gradients)")
@@ -90,7 +66,10 @@ def _as_gradients(value: Any, params: dict[str, torch.Tensor] | None, name: str)
             raise InputError(f"params is required when {name} is a loss tensor")
         grads = _loss_gradients(value, params, name)
     else:
-        grads = named_tensors(value, name, trainable_only=False)
+        grads = named_tensors(value, name)
+        missing_grad = [n for n, g in grads.items() if g is None]
+        if missing_grad:
+            raise InputError(f"{name} has no gradient (None) for {missing_grad[:5]}")
         if params is not None:
             missing = [n for n in params if n not in grads]
             if missing:
@@ -186,7 +165,7 @@ def gradient_cosine(a: Any, b: Any, *, params: Any = None,
         inner ⟨g_a, g_b⟩, cos, ‖g_a‖, ‖g_b‖ and ``conflict = inner < 0`` per tensor, per
         group and globally (float64 sums).
     """
-    named = named_tensors(params) if params is not None else None
+    named = named_tensors(params, "params", trainable_only=True) if params is not None else None
     ga, gb = _as_gradients(a, named, "a"), _as_gradients(b, named, "b")
     if ga.keys() != gb.keys():
         raise InputError("a and b must have gradients for the same parameters")
@@ -203,7 +182,7 @@ def plasticity_stability(loss_plastic: Any, loss_stable: Any, params: Any, *,
     (None when both are 0). Right after a task switch g_S ≈ 0: the update is all plasticity,
     which is when the stability gap opens.
     """
-    named = named_tensors(params)
+    named = named_tensors(params, "params", trainable_only=True)
     fields = _alignment(_as_gradients(loss_plastic, named, "loss_plastic"),
                         _as_gradients(loss_stable, named, "loss_stable"), groups)
     total = fields["global_norm_a"] + fields["global_norm_b"]
@@ -538,7 +517,7 @@ def gradient_entanglement(model: Callable, chosen: Mapping[str, Any], rejected: 
             pairs.append(_pair_record(inner, sq_w, sq_l, float(c_w[i]), float(c_l[i]),
                                       matrix.numpy() if token_matrix else None))
     else:
-        named = named_tensors(params if params is not None else model, "params")
+        named = named_tensors(params if params is not None else model, "params", trainable_only=True)
         with torch.enable_grad():
             grads = (_entangle_loop(model, cw_batch, cl_batch, named, reduction, token_matrix) if method == "loop"
                      else _entangle_vmap(model, cw_batch, cl_batch, named, reduction))

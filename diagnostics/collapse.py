@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from diagnostics._params import named_tensors
 from diagnostics.monitors import Monitor, MonitorAlert
 from metrics.errors import InputError
 from metrics.report import Report
@@ -276,7 +277,7 @@ def softmax_collapse_fraction(logits: Any, labels: Any = None, *, dtype: torch.d
 
 def _default_ce(dtype: torch.dtype):
     def loss_fn(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return _sc_chunk(z.to(dtype), y, dtype)[1]  # noqa: the same formula as the SC test
+        return _sc_chunk(z.to(dtype), y, dtype)[1]  # the same formula as the SC test
     return loss_fn
 
 
@@ -326,21 +327,6 @@ def zero_loss_fraction(losses_or_logits: Any, labels: Any = None, *,
 # ---------------------------------------------------------------------------------
 # parameters / gradients as named tensors
 # ---------------------------------------------------------------------------------
-def _named_tensors(obj: Any, name: str) -> dict[str, torch.Tensor]:
-    if isinstance(obj, torch.nn.Module):
-        return dict(obj.named_parameters())
-    if isinstance(obj, torch.Tensor):
-        return {"0": obj}
-    if isinstance(obj, Mapping):
-        items = {str(k): v for k, v in obj.items()}
-    elif isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)):
-        items = {str(i): v for i, v in enumerate(obj)}
-    else:
-        raise InputError(f"{name} must be a torch Module, a mapping or a sequence of tensors; "
-                         f"got {type(obj).__name__}")
-    return {k: (None if v is None else _as_tensor(v, f"{name}[{k!r}]")) for k, v in items.items()}
-
-
 def update_absorption_fraction(weights: Any, grads: Any, *, lr: float) -> float:
     """Fraction of non-zero gradient entries whose SGD update is absorbed by rounding.
 
@@ -349,8 +335,8 @@ def update_absorption_fraction(weights: Any, grads: Any, *, lr: float) -> float:
     sequences with the same names and shapes (``grads=None`` entries are skipped).
     """
     lr = check_positive(lr, "lr")
-    ws = _named_tensors(weights, "weights")
-    gs = _named_tensors(grads, "grads")
+    ws = named_tensors(weights, "weights")
+    gs = named_tensors(grads, "grads")
     if set(ws) != set(gs):
         raise InputError(f"grads must have the same names as weights; weights {sorted(ws)}, grads {sorted(gs)}")
     absorbed = nonzero = 0
@@ -429,13 +415,13 @@ def nlm_alignment(params: Any, grads: Any = None, *, kind: str = "gradient") -> 
     micro-batch. Cost O(P).
     """
     kind = check_option(kind, "kind", ("gradient", "update"))
-    ws = _named_tensors(params, "params")
+    ws = named_tensors(params, "params")
     if grads is None:
         if kind == "update":
             raise InputError("grads is required for kind='update' (pass Δθ = θ_{t+1} − θ_t)")
         gs = {k: (w.grad if isinstance(w, torch.Tensor) else None) for k, w in ws.items()}
     else:
-        gs = _named_tensors(grads, "grads")
+        gs = named_tensors(grads, "grads")
         extra = set(gs) - set(ws)
         if extra:
             raise InputError(f"grads must name tensors of params; unknown {sorted(extra)}")

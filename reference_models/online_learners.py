@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from metrics.errors import InputError
-from metrics.regret import cce_gap, contextual_bandit_regret, external_regret, game_regret, no_regret_test, regret_curve
+from metrics.regret import cce_gap, game_regret, no_regret_test, regret_curve
 from metrics.regret._core import as_losses, regret_from_sums
 from metrics.report import Report
 from metrics.validation import as_float_array, as_generator, check_fraction, check_int, check_option, check_positive
@@ -437,7 +437,6 @@ def run_regret_experiment(n_rounds: int = 2000, *, seed: int = 0, eval_every: in
                      "slope": test.slope, "sublinear": test.sublinear, "trend_p_value": test.trend_p_value})
 
     adversarial = _adversarial_for_ftl(n_rounds)
-    log2 = math.log(2.0)
     for name, learner in [("FTL, adversarial", FollowTheLeader(2)),
                           ("Hedge, adversarial", Hedge(2, horizon=n_rounds)),
                           ("FTRL-euclidean, adversarial", FTRL(2, eta=math.sqrt(1.0 / n_rounds), regularizer="euclidean"))]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 COMMAND = "lvis"
 HELP = "LVIS detection AP, AP-Fixed and AP-Pool (exact lvis-api / Dave et al. numbers)"

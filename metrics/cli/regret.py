@@ -60,7 +60,6 @@ def _matrix(table, field: str, arg: str):
 
 def read_log(path: str, losses: str, policy: str | None, actions: str | None):
     """Return (losses (T, A), {"policy": (T, A)} or {"actions": (T,)}) from a log file."""
-    import numpy as np
 
     from metrics.errors import InputError
     from metrics.io import read_arrays, read_table

@@ -20,7 +20,6 @@ recall are cumulative sums (``_accumulate``).
 from __future__ import annotations
 
 import dataclasses
-import warnings as _warnings
 from collections.abc import Sequence
 from typing import Any
 

@@ -124,7 +124,7 @@ def test_lightning_adapter_in_a_real_fit(tmp_path):
 
 
 def test_hf_adapter_with_a_local_tiny_model(tmp_path):
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
     cfg = GPT2Config(vocab_size=11, n_positions=8, n_embd=8, n_layer=1, n_head=2)

@@ -79,7 +79,6 @@ def test_finite_gradients_and_finite_differences(point):
                 lm = StableMaxCrossEntropy()(x.detach() - e, torch.tensor([y]))
                 assert abs(float((lp - lm) / (2 * h)) - float(x.grad[0, j])) < 1e-8
     # the derivative is continuous at 0: one-sided differences agree
-    z = torch.tensor([[0.0, 1.0]], dtype=torch.float64)
     h = 1e-7
     f = lambda t: float(log_stablemax(torch.tensor([[t, 1.0]], dtype=torch.float64))[0, 0])  # noqa: E731
     assert abs((f(h) - f(0)) / h - (f(0) - f(-h)) / h) < 1e-5
