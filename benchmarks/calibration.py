@@ -122,7 +122,7 @@ def main(argv=None) -> None:
     print(f"\n## top-label ECE, {args.rows:.0e} x {args.classes} float32, 15 bins (best of {args.repeat})")
     results = batch_benchmark(args.rows, args.classes, args.repeat)
     ours = results[0][1]
-    print(f"| implementation | wall s | ratio vs metricprobe | peak extra RSS MiB | ECE |")
+    print("| implementation | wall s | ratio vs metricprobe | peak extra RSS MiB | ECE |")
     print("|---|---|---|---|---|")
     for name, secs, value, mib in results:
         print(f"| {name} | {secs:.3f} | {secs / ours:.1f}x | {mib:.0f} | {value:.8f} |")

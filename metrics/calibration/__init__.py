@@ -8,8 +8,14 @@ sums, public and reused by the detection D-ECE and the calibrators),
 :mod:`~metrics.calibration.report`, :mod:`~metrics.calibration.metric`.
 """
 
-from metrics.calibration.binning import (BinnedStatistics, assign_bins, bin_edges, binned_statistics,
-                                         quantile_edges, uniform_edges)
+from metrics.calibration.binning import (  # noqa: F401 - public at metrics.calibration.*
+                                         BinnedStatistics,
+                                         assign_bins,
+                                         bin_edges,
+                                         binned_statistics,
+                                         quantile_edges,
+                                         uniform_edges,
+)
 from metrics.calibration.estimators import calibration_error
 from metrics.calibration.metric import CalibrationError
 from metrics.calibration.mmce import mmce
@@ -17,12 +23,12 @@ from metrics.calibration.report import CalibrationReport, calibration_report
 from metrics.calibration.smooth import smooth_ece
 
 __all__ = [
-    "calibration_error",
-    "calibration_report",
-    "CalibrationReport",
-    "smooth_ece",
-    "mmce",
-    "CalibrationError",
+                                         "CalibrationError",
+                                         "CalibrationReport",
+                                         "calibration_error",
+                                         "calibration_report",
+                                         "mmce",
+                                         "smooth_ece",
 ]
 # The §2 binning functions are public at ``metrics.calibration.*`` (bin_edges, assign_bins,
 # binned_statistics, ...) but not re-exported at ``metrics.*``: their names are generic.

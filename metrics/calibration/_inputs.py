@@ -7,10 +7,23 @@ from typing import Any
 import numpy as np
 
 from metrics.errors import InputError
-from metrics.validation import as_label_array, as_probabilities, check_same_length, to_numpy
+from metrics.validation import (
+    as_label_array,
+    as_probabilities,
+    check_same_length,
+    to_numpy,
+)
 
-__all__ = ["SCOPES", "validate_probabilities", "validate_inputs", "top_label", "positive_class",
-           "class_columns", "scores_outcomes", "n_classes"]
+__all__ = [
+    "SCOPES",
+    "class_columns",
+    "n_classes",
+    "positive_class",
+    "scores_outcomes",
+    "top_label",
+    "validate_inputs",
+    "validate_probabilities",
+]
 
 SCOPES = ("top_label", "positive_class", "classwise")
 ROW_SUM_TOL = 1e-3

@@ -34,8 +34,15 @@ import numpy as np
 from metrics.errors import InputError
 from metrics.validation import as_float_array, check_int, check_option
 
-__all__ = ["BINNINGS", "uniform_edges", "quantile_edges", "bin_edges", "assign_bins",
-           "binned_statistics", "BinnedStatistics"]
+__all__ = [
+    "BINNINGS",
+    "BinnedStatistics",
+    "assign_bins",
+    "bin_edges",
+    "binned_statistics",
+    "quantile_edges",
+    "uniform_edges",
+]
 
 BINNINGS = ("uniform", "quantile")
 

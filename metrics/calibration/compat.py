@@ -17,9 +17,14 @@ import numpy as np
 
 from metrics.calibration._inputs import validate_inputs
 from metrics.errors import InputError
-from metrics.validation import as_float_array, as_label_array, check_same_length, to_numpy
+from metrics.validation import (
+    as_float_array,
+    as_label_array,
+    check_same_length,
+    to_numpy,
+)
 
-__all__ = ["compat_calibration_error", "SUPPORTED"]
+__all__ = ["SUPPORTED", "compat_calibration_error"]
 
 #: mode → (norms, binnings, scopes, debiased allowed)
 SUPPORTED = {

@@ -11,13 +11,25 @@ from typing import Any
 
 import numpy as np
 
-from metrics.calibration._inputs import (SCOPES, class_columns, n_classes, scores_outcomes, top_label,
-                                         validate_inputs_with_stats)
-from metrics.calibration.binning import BINNINGS, assign_bins, bin_edges, binned_statistics, uniform_edges
+from metrics.calibration._inputs import (
+    SCOPES,
+    class_columns,
+    n_classes,
+    scores_outcomes,
+    top_label,
+    validate_inputs_with_stats,
+)
+from metrics.calibration.binning import (
+    BINNINGS,
+    assign_bins,
+    bin_edges,
+    binned_statistics,
+    uniform_edges,
+)
 from metrics.errors import InputError
 from metrics.validation import check_bool, check_int, check_option
 
-__all__ = ["NORMS", "calibration_error", "errors_from_statistics", "check_ce_options"]
+__all__ = ["NORMS", "calibration_error", "check_ce_options", "errors_from_statistics"]
 
 NORMS = ("l1", "l2", "max", "average")
 COMPAT_MODES = ("torchmetrics", "netcal", "uncertainty_calibration", "guo", "relplot")

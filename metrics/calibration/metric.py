@@ -11,7 +11,12 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from metrics.calibration._inputs import n_classes, scores_outcomes, validate_inputs
 from metrics.calibration.binning import binned_statistics, uniform_edges
-from metrics.calibration.estimators import _classwise_statistics, check_ce_options, errors_from_statistics, statistics
+from metrics.calibration.estimators import (
+    _classwise_statistics,
+    check_ce_options,
+    errors_from_statistics,
+    statistics,
+)
 from metrics.errors import InputError
 from metrics.validation import check_int
 

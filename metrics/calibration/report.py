@@ -8,14 +8,22 @@ from typing import Any
 
 import numpy as np
 
-from metrics.calibration._inputs import class_columns, n_classes, scores_outcomes, validate_inputs
-from metrics.calibration.binning import assign_bins, bin_edges, uniform_edges
-from metrics.calibration.estimators import check_ce_options, errors_from_statistics, statistics
-from metrics.errors import InputError
+from metrics.calibration._inputs import (
+    class_columns,
+    n_classes,
+    scores_outcomes,
+    validate_inputs,
+)
+from metrics.calibration.binning import assign_bins, uniform_edges
+from metrics.calibration.estimators import (
+    check_ce_options,
+    errors_from_statistics,
+    statistics,
+)
 from metrics.report import Report
 from metrics.validation import as_generator, check_fraction, check_int, check_option
 
-__all__ = ["CalibrationReport", "calibration_report", "CI_METHODS", "bootstrap_replicates"]
+__all__ = ["CI_METHODS", "CalibrationReport", "bootstrap_replicates", "calibration_report"]
 
 CI_METHODS = ("percentile", "basic")
 #: report field → (norm, debiased)

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sample_path() -> Path:
-    import reference_models.data as data
+    from reference_models import data
 
     return Path(data.__file__).with_name("calibration_sample.npz")
 

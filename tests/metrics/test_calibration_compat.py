@@ -10,7 +10,7 @@ from metrics import InputError, calibration_error
 from tests.metrics._calibration_cases import CASES, binary_case, make_case
 
 tm_cls = pytest.importorskip("torchmetrics.functional.classification")
-from torchmetrics.functional.classification.calibration_error import _ce_compute  # noqa: E402
+from torchmetrics.functional.classification.calibration_error import _ce_compute
 
 netcal_conf = pytest.importorskip("netcal.metrics.confidence")
 uc = pytest.importorskip("calibration")

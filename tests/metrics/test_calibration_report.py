@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from metrics import CalibrationError, CalibrationReport, InputError, calibration_error, calibration_report
+from metrics import (
+    CalibrationError,
+    CalibrationReport,
+    InputError,
+    calibration_error,
+    calibration_report,
+)
 from tests.distributed import compute_distributed
 from tests.metrics._calibration_cases import make_case
 
