@@ -210,6 +210,7 @@ class ContinualEvalReport(Report):
     wc_acc: np.ndarray
     forgetting: dict[int, np.ndarray]
     plasticity: dict[int, np.ndarray]
+    acc: np.ndarray = dataclasses.field(default=None, repr=False)
 
     def to_frame(self):
         import pandas as pd
@@ -221,6 +222,22 @@ class ContinualEvalReport(Report):
             data[f"wp_{w}"] = v
         return pd.DataFrame(data)
 
+    def plot(self, ax=None):
+        """Accuracy on each task per evaluation point, with min-ACC and WC-ACC."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 3.5))
+        for task in range(self.acc.shape[1]):
+            ax.plot(self.acc[:, task], label=f"task {task}")
+        ax.plot(self.min_acc, "k--", lw=1, label="min-ACC")
+        ax.plot(self.wc_acc, "k:", lw=1, label="WC-ACC")
+        ax.set_xlabel("evaluation point")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+        return ax
+
 
 def continual_eval_report(acc: Any, current_task: Any, *, windows: Sequence[int] = (10, 100)) -> ContinualEvalReport:
     """min-ACC, WC-ACC, WF^w and WP^w at every evaluation point (see the module docstring)."""
@@ -229,6 +246,7 @@ def continual_eval_report(acc: Any, current_task: Any, *, windows: Sequence[int]
     m = _min_acc_rows(a, c)
     return ContinualEvalReport(
         current_task=c.copy(),
+        acc=a.copy(),
         min_acc=m,
         wc_acc=_wc_acc_rows(a, c, m),
         forgetting={w: _mean_over_seen(_windowed_rows(a, c, w, 1.0), c) for w in windows},

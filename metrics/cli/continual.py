@@ -45,15 +45,5 @@ def run(args: argparse.Namespace) -> int:
                         title=f"continual evaluation of {args.FILE} ({len(frame)} evaluation points, {len(acc_cols)} tasks)")
     emit(args, {"last": frame.iloc[-1].to_dict(), "rows": frame.to_dict(orient="list")}, text)
     if args.plot:
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        for col in acc_cols:
-            ax.plot(table[col].to_numpy(dtype=float), label=col)
-        ax.plot(frame["min_acc"], "k--", lw=1, label="min-ACC")
-        ax.plot(frame["wc_acc"], "k:", lw=1, label="WC-ACC")
-        ax.set_xlabel("evaluation point")
-        ax.set_ylabel("accuracy")
-        ax.legend(fontsize=8)
-        save_figure(fig, args.plot)
+        save_figure(report.plot().figure, args.plot)
     return 0
