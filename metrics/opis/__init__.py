@@ -13,8 +13,3 @@ __all__: list[str] = []
 __all__ += core.__all__
 __all__ += retrieval.__all__
 __all__ += metric.__all__
-
-# ``metrics/__init__.py`` star-imports this package and then reads ``opis.__all__``;
-# by then the name ``opis`` there is this package's function ``opis``, so the function
-# carries the same list.
-opis.__all__ = __all__  # type: ignore[attr-defined]  # noqa: F405
