@@ -495,4 +495,6 @@ def linco_synthetic_experiment(levels: Sequence[float] = (0.0, 0.15, 0.3, 0.45),
 
 def linco_sample_path() -> Path:
     """Path of the bundled LInCo sample CSV (``reference_models/data/linco_sample.csv``)."""
-    return Path(__file__).resolve().parent / "data" / "linco_sample.csv"
+    from reference_models.data import sample_path
+
+    return sample_path("linco_sample.csv")

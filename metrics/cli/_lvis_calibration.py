@@ -131,14 +131,11 @@ def calibration_section(args: argparse.Namespace, gt_path: Any, results_path: An
 
 def calibration_demo_text() -> str:
     """The audit of the bundled sample, calibrated per class on the bundled train split."""
-    from pathlib import Path
+    from reference_models.data import sample_path
 
-    import reference_models.data as data
-
-    here = Path(data.__file__).resolve().parent
-    args = argparse.Namespace(calibrate_on=str(here / "lvis_sample_results_train.json"), method="platt",
+    args = argparse.Namespace(calibrate_on=str(sample_path("lvis_sample_results_train.json")), method="platt",
                               per="class", iou_threshold=0.75, n_bins=20, features="", min_bin_count=None,
                               plot_dir=None, iou_type="bbox", dets_per_cat=10000, json=False)
-    _, text = calibration_section(args, str(here / "lvis_sample_gt.json"),
-                                  str(here / "lvis_sample_results.json"))
+    _, text = calibration_section(args, str(sample_path("lvis_sample_gt.json")),
+                                  str(sample_path("lvis_sample_results.json")))
     return text

@@ -134,9 +134,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sample_path() -> Path:
-    from reference_models import data
+    from reference_models.data import sample_path as bundled
 
-    return Path(data.__file__).with_name("calibration_sample.npz")
+    return bundled("calibration_sample.npz")
 
 
 def demo_section() -> str:

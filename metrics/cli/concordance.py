@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from metrics.cli.common import add_output_options, emit, format_table
+from reference_models.data import sample_path
 
 COMMAND = "concordance"
 HELP = "concordance index (Harrell or Uno) of risk scores against censored survival times"
 EXAMPLE = ("metricprobe concordance preds.csv --time-col time --event-col event --risk-col risk "
            "--bootstrap 200")
 DEMO_ORDER = 40
-SAMPLE = Path(__file__).resolve().parents[2] / "reference_models" / "data" / "concordance_sample.csv"
+SAMPLE = sample_path("concordance_sample.csv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -115,12 +115,9 @@ def run(args: argparse.Namespace) -> int:
 
 def sample_paths() -> tuple[str, str]:
     """Paths of the bundled sample GT and results."""
-    from pathlib import Path
+    from reference_models.data import sample_path
 
-    import reference_models.data as data
-
-    here = Path(data.__file__).resolve().parent
-    return str(here / "lvis_sample_gt.json"), str(here / "lvis_sample_results.json")
+    return str(sample_path("lvis_sample_gt.json")), str(sample_path("lvis_sample_results.json"))
 
 
 def demo_section() -> str:

@@ -175,9 +175,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sample_path() -> Path:
-    import reference_models.data as data
+    from reference_models.data import sample_path as bundled
 
-    return Path(data.__file__).with_name("opis_sample.npz")
+    return bundled("opis_sample.npz")
 
 
 def demo_section() -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reference_models.data import sample_path
+
 COMMAND = "regret"
 HELP = "external / dynamic / swap regret of a logged run of rounds, and the no-regret test"
 EXAMPLE = "metricprobe regret rounds.jsonl --losses losses --policy policy --eval-points 10 --plot regret.png"
 DEMO_ORDER = 60
 
-SAMPLE = Path(__file__).resolve().parents[2] / "reference_models" / "data" / "regret_sample.jsonl"
+SAMPLE = sample_path("regret_sample.jsonl")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -394,9 +394,10 @@ def evaluate_lvis(gt: Any, results: Any, *, iou_type: str = "bbox", mode: str = 
 
     Examples
     --------
-    >>> from reference_models.data import lvis_sample_paths          # doctest: +SKIP
-    >>> gt, res = lvis_sample_paths()                                 # doctest: +SKIP
-    >>> evaluate_lvis(gt, res, mode="all").metrics["fixed/AP"]        # doctest: +SKIP
+    >>> from reference_models.data import sample_path
+    >>> report = evaluate_lvis(sample_path("lvis_sample_gt.json"), sample_path("lvis_sample_results.json"),
+    ...                        mode="all")
+    >>> report.metrics["fixed/AP"]                                    # doctest: +SKIP
     """
     check_option(iou_type, "iou_type", ("bbox", "segm"))
     check_option(mode, "mode", MODES)
