@@ -353,6 +353,23 @@ def _accumulate(pairs: PairSet, bucket_of, n_values: int, class_slot: torch.Tens
     return pos_np, touch_np, touch_np.sum(axis=0) // 2
 
 
+def _upper_candidates(pairs: PairSet, d: torch.Tensor, i0: int, select: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Global rows, global columns and keys of the selected entries of a block with a < b.
+
+    ``select`` (B, N - i0) bool marks candidate entries; only a few per cent of a
+    block are selected, so working on their flat indices is much cheaper than on the
+    whole block.
+    """
+    ncols = d.shape[1]
+    flat = select.view(-1).nonzero().squeeze(1)
+    rows = torch.div(flat, ncols, rounding_mode="floor")
+    cols = flat - rows * ncols
+    upper = cols > rows  # column i0 + cols is a later row than i0 + rows
+    flat, rows, cols = flat[upper], rows[upper], cols[upper]
+    return rows + i0, cols + i0, d.view(-1)[flat]
+
+
 def count_buckets(pairs: PairSet, thresholds: torch.Tensor, *, inclusive: bool, class_slot: torch.Tensor,
                   n_slots: int, progress=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pass 3: per-slot positive / touching pair counts per threshold bucket.
@@ -361,16 +378,46 @@ def count_buckets(pairs: PairSet, thresholds: torch.Tensor, *, inclusive: bool, 
     d ≤ θ_j, that is iff b ≤ j), else b = #{θ_j ≤ d} (accepted iff d < θ_j);
     b ∈ [0, n]. ``class_slot`` (K,) maps each class to its counter row (eligible
     classes 0..T-1, the others share slot T). See :func:`_accumulate` for the output.
+
+    Most pairs lie beyond the last threshold (bucket n: the calibration range ends
+    at a low false-accept rate). Only the pairs accepted at θ_{n-1} are selected and
+    bucketed; bucket n of every counter is its known total (n_c·(N − 1) touching
+    pairs and n_c(n_c − 1)/2 positives per class, N(N − 1)/2 pairs) minus the rest.
     """
     if pairs.distance == "l2":
         bounds = l2_key_thresholds(thresholds.cpu().numpy(), inclusive)
         thresholds = torch.as_tensor(bounds, device=thresholds.device)
-
-    def bucket_of(key: torch.Tensor) -> torch.Tensor:
+    n_values = int(thresholds.numel()) + 1
+    last = thresholds[-1]
+    dev = pairs.x.device
+    size = n_slots * n_values
+    pos = torch.zeros(size, dtype=torch.int64, device=dev)
+    touch = torch.zeros(size, dtype=torch.int64, device=dev)
+    slot_of_row = class_slot[pairs.cls] * n_values  # (N,) counter offsets
+    for i0, i1 in _with_progress(pairs, progress):
+        d = key_block(pairs, i0, i1)
+        select = d <= last if inclusive else d < last
+        rows, cols, keys = _upper_candidates(pairs, d, i0, select)
+        del d, select
         # exact comparison with every θ_j (binary search), no grid arithmetic to correct
-        return torch.bucketize(key, thresholds, right=not inclusive)
-
-    return _accumulate(pairs, bucket_of, int(thresholds.numel()) + 1, class_slot, n_slots, progress)
+        b = torch.bucketize(keys, thresholds, right=not inclusive)
+        row_key = slot_of_row[rows] + b
+        _add_counts(pos, row_key[pairs.cls[rows] == pairs.cls[cols]])
+        _add_counts(touch, row_key)
+        _add_counts(touch, slot_of_row[cols] + b)
+    pos_np = pos.view(n_slots, n_values).cpu().numpy()
+    touch_np = touch.view(n_slots, n_values).cpu().numpy()
+    slot_np = class_slot.cpu().numpy()
+    n = pairs.n
+    sizes = pairs.sizes.astype(np.int64)
+    pos_total = np.bincount(slot_np, weights=None, minlength=n_slots).astype(np.int64) * 0
+    touch_total = np.zeros(n_slots, dtype=np.int64)
+    np.add.at(pos_total, slot_np, sizes * (sizes - 1) // 2)
+    np.add.at(touch_total, slot_np, sizes * (n - 1))
+    pos_np[:, -1] = pos_total - pos_np[:, :-1].sum(axis=1)
+    touch_np[:, -1] = touch_total - touch_np[:, :-1].sum(axis=1)
+    all_pairs = touch_np.sum(axis=0) // 2
+    return pos_np, touch_np, all_pairs
 
 
 def count_histograms(pairs: PairSet, n_bins: int, *, class_slot: torch.Tensor, n_slots: int,
