@@ -1,7 +1,10 @@
 """Benchmark: metricprobe LVIS evaluation vs lvis-api 0.5.3, same synthetic input, one run.
 
-    .venv/bin/python benchmarks/lvis.py                 # side by side + LVIS-val-sized run
-    .venv/bin/python benchmarks/lvis.py --images 500 --dets 30000 --no-large   # quick
+(Not named benchmarks/lvis.py: a script of that name would shadow the `lvis` package it
+compares against.)
+
+    .venv/bin/python benchmarks/detection.py                 # side by side + LVIS-val-sized run
+    .venv/bin/python benchmarks/detection.py --images 500 --dets 30000 --no-large   # quick
 
 Part 1 runs standard AP (300-per-image cap) with metricprobe and with lvis-api
 (``np.float`` shim) on the same generated GT / results, checks that every printed key
