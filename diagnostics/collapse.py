@@ -155,17 +155,19 @@ def _prepare(logits, labels, dtype, ignore_index, *, skip_nonfinite: bool):
         if z.shape[0] == 0:
             raise InputError(f"labels are all ignore_index={ignore_index}; no rows left to score")
     z = z.to(dtype)  # a new tensor unless already in dtype; never modified in place below
-    # one pass gives the row max (needed anyway) and the row min: NaN and ±inf show up
-    # in one of the two, so no separate isfinite pass over the logits is needed
-    lo, hi = torch.aminmax(z, dim=-1)
-    finite = torch.isfinite(lo) & torch.isfinite(hi)
+    hi = z.amax(dim=-1)  # the row max, needed anyway
+    # NaN / ±inf make the total non-finite; a finite total proves every logit finite
+    # (the cheap test; an overflowing total only sends us to the exact per-row test)
+    total = z.sum(dtype=torch.float32) if z.dtype in _HALF else z.sum()
     n_nonfinite = 0
-    if not bool(finite.all()):
+    if not bool(torch.isfinite(total)):
+        finite = torch.isfinite(z).all(dim=-1)
         n_nonfinite = int((~finite).sum())
-        if not skip_nonfinite:
-            _check_finite(z, "logits", dtype)
-        z, hi = z[finite], hi[finite]
-        y = y[finite] if y is not None else None
+        if n_nonfinite:
+            if not skip_nonfinite:
+                _check_finite(z, "logits", dtype)
+            z, hi = z[finite], hi[finite]
+            y = y[finite] if y is not None else None
     return z, y, hi, n_nonfinite
 
 
@@ -396,6 +398,51 @@ def _cos(dot: float, a: float, b: float) -> float | None:
     return max(-1.0, min(1.0, dot / (math.sqrt(a) * math.sqrt(b))))
 
 
+_F64 = torch.float64
+_CHUNK = 1 << 15  # elements converted to float64 at once: the copies stay in cache
+_SMALL = 1 << 12  # tensors up to this size are stacked with same-sized ones
+
+
+def _three_sums(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[list[float]]:
+    """Float64 (w·w, w·g, g·g) per (w, g) pair, with one host sync at the end."""
+    order, blocks = [], []
+    small = {}
+    for i, (w, g) in enumerate(pairs):
+        a, b = w.reshape(-1), g.reshape(-1)
+        n = a.numel()
+        if n <= _SMALL:
+            small.setdefault((n, a.device), []).append((i, a, b))
+            continue
+        x = torch.empty(min(n, _CHUNK), dtype=_F64, device=a.device)
+        y = torch.empty_like(x)
+        parts = []
+        for s in range(0, n, _CHUNK):
+            k = min(_CHUNK, n - s)
+            xs, ys = x[:k], y[:k]
+            xs.copy_(a[s:s + k])
+            ys.copy_(b[s:s + k])
+            parts += [torch.dot(xs, xs), torch.dot(xs, ys), torch.dot(ys, ys)]
+        sums = torch.stack(parts)
+        order.append(i)
+        blocks.append(sums.view(-1, 3).sum(0, keepdim=True))
+    for (n, dev), items in small.items():
+        k = max(1, (_CHUNK // max(n, 1)))
+        for j in range(0, len(items), k):
+            batch = items[j:j + k]
+            X = torch.stack([t[1] for t in batch]).to(_F64)
+            Y = torch.stack([t[2] for t in batch]).to(_F64)
+            sums = torch.stack([(X * X).sum(1), (X * Y).sum(1), (Y * Y).sum(1)], 1)
+            order += [t[0] for t in batch]
+            blocks.append(sums)
+    if len({b.device for b in blocks}) > 1:
+        blocks = [b.cpu() for b in blocks]
+    rows = torch.cat(blocks).tolist()  # the one host sync
+    out = [None] * len(pairs)
+    for i, r in zip(order, rows):
+        out[i] = r
+    return out
+
+
 def nlm_alignment(params: Any, grads: Any = None, *, kind: str = "gradient") -> AlignmentResult:
     """Cosine between the descent direction and the weights (naive loss minimisation).
 
@@ -429,8 +476,7 @@ def nlm_alignment(params: Any, grads: Any = None, *, kind: str = "gradient") -> 
         raise InputError("params must hold at least one tensor; got none")
     per: dict[str, TensorAlignment] = {}
     skipped = []
-    tot_dot = tot_g = tot_w = 0.0
-    sign = -1.0 if kind == "gradient" else 1.0
+    names, pairs = [], []
     for k, w in ws.items():
         g = gs.get(k)
         if g is None:
@@ -438,11 +484,12 @@ def nlm_alignment(params: Any, grads: Any = None, *, kind: str = "gradient") -> 
             continue
         if g.shape != w.shape:
             raise InputError(f"grads[{k!r}] must have the shape of params[{k!r}] {tuple(w.shape)}; got {tuple(g.shape)}")
-        # the three float64 sums from one 2x2 Gram product (one BLAS call)
-        pair = torch.stack([w.detach().reshape(-1).to(torch.float64),
-                            g.detach().reshape(-1).to(device=w.device, dtype=torch.float64)])
-        gram = (pair @ pair.T).tolist()
-        ww, wg, gg = gram[0][0], gram[0][1], gram[1][1]
+        names.append(k)
+        pairs.append((w.detach(), g.detach().to(device=w.device)))
+    tot_dot = tot_g = tot_w = 0.0
+    sign = -1.0 if kind == "gradient" else 1.0
+    # the three float64 sums of every tensor, exact float64 products, one host sync
+    for k, (ww, wg, gg) in zip(names, _three_sums(pairs)):
         if not (math.isfinite(ww) and math.isfinite(gg)):  # NaN / inf entries propagate here
             raise InputError(f"params[{k!r}] and its gradient must be finite")
         dot = sign * wg
@@ -566,17 +613,21 @@ class SoftmaxCollapseMonitor(Monitor):
                                   "rows": rows, "nonfinite_rows": n_bad}
         if rows:
             with torch.no_grad():
-                n_free = n_rel = 0
+                counts = []
                 for i in range(0, rows, self.chunk_rows):
-                    s, loss, _ = _sc_chunk(z[i:i + self.chunk_rows],
-                                           None if y is None else y[i:i + self.chunk_rows], self.dtype,
-                                           m[i:i + self.chunk_rows])
-                    n_free += int((s == 1).sum())
-                    if loss is not None:
-                        n_rel += int((loss == 0).sum())
-            record["collapse_fraction"] = n_free / rows
+                    m_i = m[i:i + self.chunk_rows]
+                    s, _, _ = _sc_chunk(z[i:i + self.chunk_rows], None, self.dtype, m_i)
+                    free = s == 1
+                    counts.append(free.sum())
+                    if y is not None:
+                        # loss = (m − z_y) + log S with both terms ≥ 0, so loss == 0 ⇔ S == 1
+                        # and z_y == m: the label-relative test from the same pass, no log
+                        zy = z[i:i + self.chunk_rows].gather(1, y[i:i + self.chunk_rows].unsqueeze(1))
+                        counts.append((free & (zy.squeeze(1) == m_i)).sum())
+                counts = torch.stack(counts).view(-1, 1 if y is None else 2).sum(0).tolist()  # one sync
+            record["collapse_fraction"] = counts[0] / rows
             if y is not None:
-                record["zero_loss_fraction"] = n_rel / rows
+                record["zero_loss_fraction"] = counts[1] / rows
         stash, self._stashed_nlm = self._stashed_nlm, None
         if stash is not None and stash[0] == self._counter - 1:
             record["nlm_cos"] = stash[1]
