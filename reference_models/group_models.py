@@ -93,6 +93,23 @@ def as_group_labels(groups: Any, n: int, name: str = "groups") -> np.ndarray:
     return arr
 
 
+def index_groups(groups: np.ndarray, *, min_cases: int, why: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique`` of validated group labels: (labels, inverse, counts).
+
+    Raises unless there are ≥ 2 groups and every group has ≥ ``min_cases`` cases (``why`` says
+    what they are needed for, in the message).
+    """
+    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    if labels.size < 2:
+        found = f"only {_py(labels[0])!r}" if labels.size else "none"
+        raise InputError(f"groups must contain at least 2 distinct groups; found {found}")
+    small = np.flatnonzero(counts < min_cases)
+    if small.size:
+        raise InputError(f"groups: every group needs at least {min_cases} {why}; group {_py(labels[small[0]])!r} "
+                         f"has {counts[small[0]]}")
+    return labels, inverse, counts
+
+
 def as_targets(y: Any, n: int, task: str, name: str = "y") -> np.ndarray:
     """Regression: finite float64; classification: integer or string labels."""
     if task == "regression":
@@ -295,14 +312,7 @@ def fit_group_models(X: Any, y: Any, groups: Any, *, model: Any = "ridge", task:
     n = len(X)
     y = as_targets(y, n, task)
     groups = as_group_labels(groups, n)
-    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    if labels.size < 2:
-        found = f"only {_py(labels[0])!r}" if labels.size else "none"
-        raise InputError(f"groups must contain at least 2 distinct groups; found {found}")
-    small = np.flatnonzero(counts < 2)
-    if small.size:
-        g = _py(labels[small[0]])
-        raise InputError(f"groups: every group needs at least 2 training cases; group {g!r} has {counts[small[0]]}")
+    labels, inverse, counts = index_groups(groups, min_cases=2, why="training cases")
     if transform == "log1p":
         if (y <= -1).any():
             i = int(np.flatnonzero(y <= -1)[0])

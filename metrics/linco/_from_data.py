@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
 from metrics.linco._core import LincoReport, _mean_of_included, combine_with_baseline
 from metrics.linco._dispersion import check_task, dispersion_name, per_case_values, resolve_dispersion, \
     as_prediction_matrix
@@ -38,7 +37,7 @@ def group_predictions(X: Any, y: Any, groups: Any, *, task: str = "regression", 
                       test_size: float = 0.2, baseline: str | None = "random_split", n_repeats: int = 5,
                       target_transform: str | None = None, seed: int = 0) -> GroupPredictions:
     """Steps 1-4 of :func:`linco_from_data`: every prediction matrix, before any dispersion."""
-    from reference_models.group_models import (_check_seed, as_features, as_group_labels, as_targets,
+    from reference_models.group_models import (_check_seed, as_features, as_group_labels, as_targets, index_groups,
                                                fit_group_models, resolve_model, take_rows)
 
     task = check_task(task)
@@ -57,15 +56,8 @@ def group_predictions(X: Any, y: Any, groups: Any, *, task: str = "regression", 
     n = len(X)
     groups = as_group_labels(groups, n)
     y = as_targets(y, n, task)  # every case, the held-out ones included
-    labels, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    if labels.size < 2:
-        found = f"only {labels[0].item()!r}" if labels.size else "none"
-        raise InputError(f"groups must contain at least 2 distinct groups; found {found}")
-    small = np.flatnonzero(counts < 3)
-    if small.size:
-        g = labels[small[0]].item()
-        raise InputError(f"groups: every group needs at least 3 cases (≥ 1 for evaluation, ≥ 2 for training); "
-                         f"group {g!r} has {counts[small[0]]}")
+    labels, inverse, counts = index_groups(groups, min_cases=3,
+                                           why="cases (≥ 1 for evaluation, ≥ 2 for training)")
     split_ss, baseline_ss, model_ss = np.random.SeedSequence(seed).spawn(3)
     model_seeds = [int(s) for s in model_ss.generate_state(1 + n_repeats)]
 
