@@ -6,6 +6,10 @@ rows ``[i0, N)`` (distances to later rows only); the strictly lower triangle of 
 leading square (``a ≥ b``) is discarded. Each pass over the pairs uses the same block
 schedule and the same arithmetic, so a pair's distance is bit-identical in every pass.
 
+Distances are non-increasing in the similarity s, so a comparison of a distance with
+a bound is a comparison of s with :func:`similarity_bound`; passes 2 and 3 screen the
+raw similarity block that way and turn only the few selected entries into distances.
+
 Three kinds of pass, all reduced into fixed-size counters:
 
 * :func:`negative_histogram` — 2**16 bins over [0, 2] of the negative distances;
@@ -115,15 +119,23 @@ def prepare_pairs(x: torch.Tensor, class_index: np.ndarray, n_classes: int, *, d
     return pairs, order
 
 
-def key_block(pairs: PairSet, i0: int, i1: int) -> torch.Tensor:
-    """Keys of rows [i0, i1) against rows [i0, N): a fresh (i1-i0, N-i0) float64 tensor.
+def sim_block(pairs: PairSet, i0: int, i1: int) -> torch.Tensor:
+    """Similarities of rows [i0, i1) with rows [i0, N): a fresh (i1-i0, N-i0) float64 tensor.
 
-    Cosine: d = 1 − s. l2: q = 2 − 2s, the squared distance; the square root is never
-    taken on the block (torch's CPU float64 sqrt is not always correctly rounded), the
-    thresholds are mapped to q instead (:func:`l2_key_thresholds`).
+    Every pass uses the same block schedule and this same product, so a pair's
+    similarity (hence its key) is bit-identical in every pass.
     """
     x = pairs.x
-    d = x[i0:i1] @ x[i0:].T
+    return x[i0:i1] @ x[i0:].T
+
+
+def keys_from_sims(pairs: PairSet, d: torch.Tensor) -> torch.Tensor:
+    """Keys of similarities, in place: cosine d = 1 − s; l2 q = 2 − 2s (squared distance).
+
+    A non-increasing function of s, evaluated elementwise with correctly rounded
+    IEEE operations, so its value for one pair does not depend on which tensor (a
+    whole block or a selection of it) the pair's similarity sits in.
+    """
     if pairs.distance == "cosine":
         d.neg_().add_(1.0)
         d.masked_fill_(d < pairs.tau, 0.0)
@@ -131,6 +143,56 @@ def key_block(pairs: PairSet, i0: int, i1: int) -> torch.Tensor:
         d.mul_(-2.0).add_(2.0)
         d.masked_fill_(d < 2.0 * pairs.tau, 0.0)  # also max(0, ·)
     return d
+
+
+def key_block(pairs: PairSet, i0: int, i1: int) -> torch.Tensor:
+    """Keys of rows [i0, i1) against rows [i0, N): a fresh (i1-i0, N-i0) float64 tensor.
+
+    Cosine: d = 1 − s. l2: q = 2 − 2s, the squared distance; the square root is never
+    taken on the block (torch's CPU float64 sqrt is not always correctly rounded), the
+    thresholds are mapped to q instead (:func:`l2_key_thresholds`).
+    """
+    return keys_from_sims(pairs, sim_block(pairs, i0, i1))
+
+
+_SIGN = np.int64(-0x8000000000000000)
+_MAGNITUDE = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
+def _float_to_ordinal(v: float) -> int:
+    i = int(np.float64(v).view(np.int64))
+    return i if i >= 0 else -(i & int(_MAGNITUDE))
+
+
+def _ordinal_to_float(o: int) -> float:
+    bits = np.int64(o) if o >= 0 else np.int64(-o) | _SIGN
+    return float(bits.view(np.float64))
+
+
+def similarity_bound(pairs: PairSet, key_bound: float, *, strict: bool) -> float:
+    """The smallest float64 s whose key is ≤ ``key_bound`` (< when ``strict``).
+
+    Keys are non-increasing in s, so ``key(s) ≤ bound ⇔ s ≥ similarity_bound(...)``:
+    a block can be screened by comparing its raw similarities, and only the few
+    selected entries are turned into keys. Found by bisection over the ordered
+    float64 values, evaluating the very :func:`keys_from_sims` on a 1-element tensor.
+    """
+    def accepted(o: int) -> bool:
+        key = float(keys_from_sims(pairs, torch.tensor([_ordinal_to_float(o)], dtype=torch.float64))[0])
+        return key < key_bound if strict else key <= key_bound
+
+    lo, hi = _float_to_ordinal(-4.0), _float_to_ordinal(4.0)  # similarities lie in [-1-ε, 1+ε]
+    if accepted(lo):
+        return -math.inf
+    if not accepted(hi):
+        return math.inf
+    while hi - lo > 1:  # invariant: not accepted(lo), accepted(hi)
+        mid = (lo + hi) // 2
+        if accepted(mid):
+            hi = mid
+        else:
+            lo = mid
+    return _ordinal_to_float(hi)
 
 
 def l2_key_thresholds(thresholds: np.ndarray, inclusive: bool) -> np.ndarray:
@@ -190,20 +252,27 @@ def _level0_scale(pairs: PairSet) -> float:
     return LEVEL0_BINS / pairs.key_range  # a power of two: exact arithmetic
 
 
-def _level0_bins(d: torch.Tensor, scale: float) -> torch.Tensor:
-    """floor(key · scale) clipped to [0, 2**16 - 1]; monotone in the key."""
-    return (d * scale).clamp_(0.0, LEVEL0_BINS - 1.0).to(torch.int64)
+def _negative_bins(pairs: PairSet, i0: int, i1: int) -> torch.Tensor:
+    """Level-0 bin of every pair in the block (int32), ``LEVEL0_BINS + 1`` where not a
+    negative a < b, and ``LEVEL0_BINS`` for the keys at the very top (merged into the
+    last bin by the caller).
 
-
-def _negative_bins(pairs: PairSet, i0: int, i1: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Level-0 bin of every pair in the block, ``LEVEL0_BINS`` where not a negative a < b."""
-    d = key_block(pairs, i0, i1)
-    bins = _level0_bins(d, _level0_scale(pairs))
+    floor(key·scale) is computed from s in one rounding: key·scale = fl(c − c·s) with
+    c = scale (cosine) or 2·scale (l2), because c·s is exact (c is a power of two) and
+    scaling by a power of two commutes with rounding. Keys that
+    :func:`keys_from_sims` zeroes are below 1/scale, and truncation towards zero
+    sends them (and tiny negative values) to bin 0, so this equals
+    floor(key·scale) clipped to [0, 2**16 − 1] up to the top-bin merge.
+    """
+    s = sim_block(pairs, i0, i1)
+    c = _level0_scale(pairs) * (1.0 if pairs.distance == "cosine" else 2.0)
+    bins = torch.rsub(s, c, alpha=c).to(torch.int32)
+    del s
     b = i1 - i0
-    bins[:, :b].masked_fill_(_lower_incl_diag(b, d.device), LEVEL0_BINS)
+    bins[:, :b].masked_fill_(_lower_incl_diag(b, bins.device), LEVEL0_BINS + 1)
     w, eq = _positive_window(pairs, i0, i1)
-    bins[:, :w].masked_fill_(eq, LEVEL0_BINS)
-    return d, bins
+    bins[:, :w].masked_fill_(eq, LEVEL0_BINS + 1)
+    return bins
 
 
 def _add_counts(counts: torch.Tensor, index: torch.Tensor) -> None:
@@ -218,11 +287,20 @@ def _add_counts(counts: torch.Tensor, index: torch.Tensor) -> None:
 
 def negative_histogram(pairs: PairSet, progress=None) -> np.ndarray:
     """Pass 1: counts of the negative keys in 2**16 equal bins over [0, key_range]."""
-    hist = torch.zeros(LEVEL0_BINS + 1, dtype=torch.int64, device=pairs.x.device)
+    on_cpu = pairs.x.device.type == "cpu"
+    hist = np.zeros(LEVEL0_BINS + 2, dtype=np.int64)
+    hist_dev = None if on_cpu else torch.zeros(LEVEL0_BINS + 2, dtype=torch.int64, device=pairs.x.device)
     for i0, i1 in _with_progress(pairs, progress):
-        _, bins = _negative_bins(pairs, i0, i1)
-        _add_counts(hist, bins)
-    return hist[:LEVEL0_BINS].cpu().numpy()
+        bins = _negative_bins(pairs, i0, i1).view(-1)
+        if on_cpu:  # numpy's bincount is about twice as fast as torch's on CPU
+            hist += np.bincount(bins.numpy(), minlength=LEVEL0_BINS + 2)
+        else:
+            hist_dev += torch.bincount(bins, minlength=LEVEL0_BINS + 2)
+        del bins
+    if hist_dev is not None:
+        hist = hist_dev.cpu().numpy()
+    hist[LEVEL0_BINS - 1] += hist[LEVEL0_BINS]  # keys at the top of the range: clip to the last bin
+    return hist[:LEVEL0_BINS]
 
 
 def _with_progress(pairs: PairSet, progress):
@@ -249,8 +327,25 @@ def _sub_bins(values: torch.Tensor, lo: float, scale: float, n_bins: int) -> tor
     return ((values - lo) * scale).clamp_(0.0, n_bins - 1.0).to(torch.int64)
 
 
-def _chain_values(d: torch.Tensor, bins: torch.Tensor, chain: tuple) -> torch.Tensor:
-    values = d[bins == chain[0][3]]
+def _level0_similarity_range(pairs: PairSet, k: int) -> tuple[float, float]:
+    """(s_lo, s_hi): a key lies in level-0 bin k ⇔ s_lo ≤ s < s_hi.
+
+    Bin k holds the keys in [k/scale, (k+1)/scale) (bin 0 from 0, the last bin up to
+    the top); both bounds are exact because scale is a power of two.
+    """
+    scale = _level0_scale(pairs)
+    s_lo = -math.inf if k == LEVEL0_BINS - 1 else similarity_bound(pairs, (k + 1) / scale, strict=True)
+    s_hi = math.inf if k == 0 else similarity_bound(pairs, k / scale, strict=True)
+    return s_lo, s_hi
+
+
+def _negative_candidates(pairs: PairSet, s: torch.Tensor, i0: int, select: torch.Tensor) -> torch.Tensor:
+    """Keys of the selected entries of a similarity block that are negative pairs a < b."""
+    rows, cols, sims = _upper_candidates(pairs, s, i0, select)
+    return keys_from_sims(pairs, sims[pairs.cls[rows] != pairs.cls[cols]])
+
+
+def _chain_values(values: torch.Tensor, chain: tuple) -> torch.Tensor:
     for lo, scale, nb, k in chain[1:]:
         values = values[_sub_bins(values, lo, scale, nb) == k]
     return values
@@ -286,10 +381,16 @@ def resolve_order_statistics(pairs: PairSet, ranks: list[int], hist: np.ndarray,
                      torch.full((nb,), math.inf, dtype=torch.float64, device=dev),
                      torch.full((nb,), -math.inf, dtype=torch.float64, device=dev))
                  for c, ts in groups.items() if ts[0].count > COLLECT_CAP}
+        ranges = {chain: _level0_similarity_range(pairs, chain[0][3]) for chain in groups}
         for i0, i1 in _with_progress(pairs, progress):
-            d, bins = _negative_bins(pairs, i0, i1)
+            s = sim_block(pairs, i0, i1)
             for chain, ts in groups.items():
-                values = _chain_values(d, bins, chain)
+                s_lo, s_hi = ranges[chain]
+                select = s >= s_lo
+                if s_hi < math.inf:
+                    select &= s < s_hi
+                values = _chain_values(_negative_candidates(pairs, s, i0, select), chain)
+                del select
                 if chain not in stats:
                     gathered[chain].append(values)
                     continue
@@ -298,7 +399,7 @@ def resolve_order_statistics(pairs: PairSet, ranks: list[int], hist: np.ndarray,
                 _add_counts(count, sub)
                 vmin.scatter_reduce_(0, sub, values, "amin")
                 vmax.scatter_reduce_(0, sub, values, "amax")
-            del d, bins
+            del s
         for chain, ts in groups.items():
             if chain not in stats:
                 ordered = torch.sort(torch.cat(gathered[chain])).values.cpu().numpy()
@@ -388,29 +489,52 @@ def count_buckets(pairs: PairSet, thresholds: torch.Tensor, *, inclusive: bool, 
         bounds = l2_key_thresholds(thresholds.cpu().numpy(), inclusive)
         thresholds = torch.as_tensor(bounds, device=thresholds.device)
     n_values = int(thresholds.numel()) + 1
-    last = thresholds[-1]
+    s_min = similarity_bound(pairs, float(thresholds[-1]), strict=not inclusive)  # accepted at θ_{n-1}
     dev = pairs.x.device
+    on_cpu = dev.type == "cpu"
     size = n_slots * n_values
-    pos = torch.zeros(size, dtype=torch.int64, device=dev)
-    touch = torch.zeros(size, dtype=torch.int64, device=dev)
     slot_of_row = class_slot[pairs.cls] * n_values  # (N,) counter offsets
+    if on_cpu:  # numpy's gathers, searchsorted and bincount beat torch's on CPU (about 1.7×)
+        pos = np.zeros(size, dtype=np.int64)
+        touch = np.zeros(size, dtype=np.int64)
+        slot_of_row, cls, th = slot_of_row.numpy(), pairs.cls.numpy(), thresholds.numpy()
+        side = "left" if inclusive else "right"
+    else:
+        pos = torch.zeros(size, dtype=torch.int64, device=dev)
+        touch = torch.zeros(size, dtype=torch.int64, device=dev)
+        cls = pairs.cls
     for i0, i1 in _with_progress(pairs, progress):
-        d = key_block(pairs, i0, i1)
-        select = d <= last if inclusive else d < last
-        rows, cols, keys = _upper_candidates(pairs, d, i0, select)
-        del d, select
-        # exact comparison with every θ_j (binary search), no grid arithmetic to correct
-        b = torch.bucketize(keys, thresholds, right=not inclusive)
-        row_key = slot_of_row[rows] + b
-        _add_counts(pos, row_key[pairs.cls[rows] == pairs.cls[cols]])
-        _add_counts(touch, row_key)
-        _add_counts(touch, slot_of_row[cols] + b)
-    pos_np = pos.view(n_slots, n_values).cpu().numpy()
-    touch_np = touch.view(n_slots, n_values).cpu().numpy()
+        sims = sim_block(pairs, i0, i1)
+        nrows = i1 - i0
+        sims[:, :nrows].masked_fill_(_lower_incl_diag(nrows, dev), math.nan)  # keep a < b only (NaN ≥ s is False)
+        where = (sims >= s_min).nonzero()
+        flat = where[:, 0] * sims.shape[1] + where[:, 1]
+        keys = keys_from_sims(pairs, sims.view(-1)[flat])
+        del sims, flat
+        if on_cpu:
+            rows, cols, keys = where[:, 0].numpy() + i0, where[:, 1].numpy() + i0, keys.numpy()
+            b = np.searchsorted(th, keys, side=side)  # exact comparison with every θ_j
+            row_key = slot_of_row[rows] + b
+            pos += np.bincount(row_key[cls[rows] == cls[cols]], minlength=size)
+            touch += np.bincount(row_key, minlength=size)
+            touch += np.bincount(slot_of_row[cols] + b, minlength=size)
+        else:
+            rows, cols = where[:, 0] + i0, where[:, 1] + i0
+            # exact comparison with every θ_j (binary search), no grid arithmetic to correct
+            b = torch.bucketize(keys, thresholds, right=not inclusive)
+            row_key = slot_of_row[rows] + b
+            _add_counts(pos, row_key[cls[rows] == cls[cols]])
+            _add_counts(touch, row_key)
+            _add_counts(touch, slot_of_row[cols] + b)
+        del where
+    if not on_cpu:
+        pos, touch = pos.cpu().numpy(), touch.cpu().numpy()
+    pos_np = pos.reshape(n_slots, n_values)
+    touch_np = touch.reshape(n_slots, n_values)
     slot_np = class_slot.cpu().numpy()
     n = pairs.n
     sizes = pairs.sizes.astype(np.int64)
-    pos_total = np.bincount(slot_np, weights=None, minlength=n_slots).astype(np.int64) * 0
+    pos_total = np.zeros(n_slots, dtype=np.int64)
     touch_total = np.zeros(n_slots, dtype=np.int64)
     np.add.at(pos_total, slot_np, sizes * (sizes - 1) // 2)
     np.add.at(touch_total, slot_np, sizes * (n - 1))
