@@ -186,3 +186,20 @@ def test_grokking_smoke_direction():
     assert soft.nlm_cos[-1] > 0.5  # the gradient has aligned with the weights
     frame = soft.to_frame()
     assert list(frame["step"]) == [0, 50, 100, 150, 199]
+
+
+def test_grokking_smoke_collapse_rises_under_softmax_not_under_stablemax():
+    # p = 23, width 64, AdamW lr 3e-2, 800 full-batch steps: float32 softmax CE collapses
+    # (label-free SC fraction 0 → ≈ 0.76 for seeds 0-2), while StableMax's trained loss is
+    # never exactly zero.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        kw = dict(steps=800, log_every=100, p=23, width=64, lr=3e-2)
+        soft = run_grokking("softmax_ce", **kw).to_frame()
+        stab = run_grokking("stablemax_ce", **kw).to_frame()
+    finally:
+        torch.set_num_threads(threads)
+    assert soft["sc_fraction"].iloc[0] == 0.0 and soft["sc_fraction"].iloc[-1] > 0.5
+    assert soft["zero_loss_fraction"].iloc[-1] > 0.5
+    assert (stab["zero_loss_fraction"] == 0.0).all()
