@@ -115,7 +115,7 @@ def format_report(payload: dict, title: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics.cli.common import emit, progress, save_figure
+    from metrics.cli.common import emit, progress, save_plot
 
     probs, labels = load_predictions(args.preds, args)
 
@@ -128,8 +128,7 @@ def run(args: argparse.Namespace) -> int:
              f"{args.scope}, {args.binning} bins, M = {args.n_bins}")
     emit(args, payload, format_report(payload, title))
     if args.plot:
-        ax = report.plot()
-        save_figure(ax.figure, args.plot)
+        save_plot(report, args.plot)
     return 0
 
 
@@ -143,9 +142,9 @@ def demo_section() -> str:
     """The bundled over-confident 10-class model, with a 200-replicate bootstrap."""
     import numpy as np
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([str(sample_path()), "--bootstrap", "200", "--no-progress"])
+    from metrics.cli.common import parse_demo_args
+
+    args = parse_demo_args(add_arguments, [str(sample_path()), "--bootstrap", "200", "--no-progress"])
     with np.load(sample_path(), allow_pickle=False) as d:
         probs, labels = d["probs"], d["labels"]
     payload, _ = evaluate(probs, labels, args)

@@ -20,6 +20,8 @@ __all__ = [
     "format_value",
     "progress",
     "save_figure",
+    "save_plot",
+    "parse_demo_args",
 ]
 
 
@@ -109,3 +111,15 @@ def save_figure(fig, path: str) -> None:
         import matplotlib.pyplot as plt
 
         plt.close(fig)
+
+
+def save_plot(result, path: str) -> None:
+    """Draw ``result.plot()`` (a report's figure) and save it to ``path``."""
+    save_figure(result.plot().figure, path)
+
+
+def parse_demo_args(add_arguments, argv: list[str]) -> argparse.Namespace:
+    """A command's options parsed from ``argv``, for its ``demo_section``."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)

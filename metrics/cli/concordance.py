@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from metrics.cli.common import add_output_options, emit, format_table
+from metrics.cli.common import add_output_options, emit, format_table, parse_demo_args
 from reference_models.data import sample_path
 
 COMMAND = "concordance"
@@ -90,11 +90,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def demo_section() -> str:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([str(SAMPLE), "--uno", "--tau", "700", "--bootstrap", "100"])
+    args = parse_demo_args(add_arguments, [str(SAMPLE), "--uno", "--tau", "700", "--bootstrap", "100"])
     text = _table(compute(args))
-    surv = parser.parse_args([str(SAMPLE), "--risk-col", "pred_time", "--compat", "lifelines"])
+    surv = parse_demo_args(add_arguments, [str(SAMPLE), "--risk-col", "pred_time", "--compat", "lifelines"])
     pred = compute(surv)
     return (text.replace(str(SAMPLE), SAMPLE.name)
             + f"\npredicted median times (--risk-col pred_time --compat lifelines): C = {pred['cindex']:.4f}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from metrics.cli.common import add_output_options, emit, format_table, save_figure
+from metrics.cli.common import add_output_options, emit, format_table, save_plot
 
 COMMAND = "continual"
 HELP = "min-ACC, WC-ACC and windowed forgetting / plasticity of a per-evaluation accuracy matrix"
@@ -45,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
                         title=f"continual evaluation of {args.FILE} ({len(frame)} evaluation points, {len(acc_cols)} tasks)")
     emit(args, {"last": frame.iloc[-1].to_dict(), "rows": frame.to_dict(orient="list")}, text)
     if args.plot:
-        save_figure(report.plot().figure, args.plot)
+        save_plot(report, args.plot)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from metrics.cli.common import add_output_options, emit, format_table, progress, save_figure
+from metrics.cli.common import add_output_options, emit, format_table, progress, save_plot
 
 COMMAND = "grokking"
 HELP = "train the modular-addition grokking task and log softmax collapse, NLM cosine and accuracy"
@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if tqdm_bar is not None:
         tqdm_bar.close()
     if args.plot:
-        ax = history.plot()
-        save_figure(ax.figure, args.plot)
+        save_plot(history, args.plot)
     payload = history.to_dict()
     rows = [[r["step"], r["loss"], r["train_accuracy"], r["test_accuracy"], r["sc_fraction"],
              r["zero_loss_fraction"], r["nlm_cos"]] for r in history.to_frame().to_dict("records")]

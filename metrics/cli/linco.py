@@ -156,7 +156,7 @@ def _payload(report, per_case: bool) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics.cli.common import emit, save_figure
+    from metrics.cli.common import emit, save_plot
     from metrics.errors import InputError
     from metrics.linco import linco_report
 
@@ -174,8 +174,7 @@ def run(args: argparse.Namespace) -> int:
                               baseline_mode=args.baseline_mode, ci_level=args.ci_level)
     emit(args, _payload(report, args.per_case), _table(report))
     if args.plot:
-        ax = report.plot()
-        save_figure(ax.figure, args.plot)
+        save_plot(report, args.plot)
     return 0
 
 

@@ -90,7 +90,7 @@ def _evaluate(args, gt, results):
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics.cli.common import emit, save_figure
+    from metrics.cli.common import emit, save_plot
 
     report = _evaluate(args, args.gt, args.results)
     payload = {"gt": args.gt, "results": args.results, **report.to_dict()}
@@ -107,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        ax = report.plot()
-        save_figure(ax.figure, args.plot)
+        save_plot(report, args.plot)
     emit(args, payload, text)
     return 0
 

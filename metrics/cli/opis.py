@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from metrics.cli.common import add_output_options, emit, format_table, progress, save_figure
+from metrics.cli.common import add_output_options, emit, format_table, parse_demo_args, progress, save_plot
 from metrics.errors import InputError
 
 COMMAND = "opis"
@@ -169,8 +169,7 @@ def run(args: argparse.Namespace) -> int:
     title = f"{Path(args.embeddings).name}: N = {payload['n_samples']}, T = {payload['n_classes']}"
     emit(args, payload, format_report(payload, title))
     if args.plot:
-        ax = report.plot()
-        save_figure(ax.figure, args.plot)
+        save_plot(report, args.plot)
     return 0
 
 
@@ -182,9 +181,7 @@ def sample_path() -> Path:
 
 def demo_section() -> str:
     """The bundled 24-class embeddings with unequal spreads."""
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([str(sample_path()), "--no-progress"])
+    args = parse_demo_args(add_arguments, [str(sample_path()), "--no-progress"])
     embeddings, labels = load_inputs(args)
     payload, _ = evaluate(embeddings, labels, args)
     title = (f"bundled sample: 24 classes of 32-dim embeddings with unequal spreads "

@@ -132,7 +132,7 @@ def _report(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from metrics.cli.common import emit, save_figure
+    from metrics.cli.common import emit, save_plot
 
     report = _report(args)
     emit(args, report.to_dict(), _table(report))
@@ -140,8 +140,7 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        ax = report.plot()
-        save_figure(ax.figure, args.plot)
+        save_plot(report, args.plot)
     return 0
 
 
