@@ -16,7 +16,12 @@ import time
 import numpy as np
 import torch
 
-from diagnostics import ContinualEvaluationMonitor, GradientAlignmentMonitor, continual_eval_report, gradient_entanglement
+from diagnostics import (
+    ContinualEvaluationMonitor,
+    GradientAlignmentMonitor,
+    continual_eval_report,
+    gradient_entanglement,
+)
 from reference_models.alignment_experiments import TinyCausalLM
 
 

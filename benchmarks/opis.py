@@ -70,7 +70,7 @@ def ours_opis(x, y, mode="exact"):
 
 
 def ours_retrieval(x, y):
-    from metrics.opis.retrieval import retrieval_scores
+    from metrics.threshold_consistency.retrieval import retrieval_scores
 
     r = retrieval_scores(x, y, ks=(1,), r_metrics=True)
     return (r["recall"][1], r["map_at_r"], r["r_precision"])

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from metrics.errors import InputError
-from metrics.validation import as_float_array
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array
 
 
 def named_tensors(obj: Any, name: str, *, trainable_only: bool = False) -> dict[str, torch.Tensor | None]:

@@ -29,9 +29,9 @@ import torch
 
 from diagnostics._params import named_tensors
 from diagnostics.monitors import Monitor
-from metrics.errors import InputError
-from metrics.report import Report
-from metrics.validation import check_bool, check_option, check_positive
+from metrics.core.errors import InputError
+from metrics.core.report import Report
+from metrics.core.validation import check_bool, check_option, check_positive
 
 __all__ = [
     "AlignmentRecord",

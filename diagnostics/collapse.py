@@ -36,9 +36,9 @@ import torch
 
 from diagnostics._params import named_tensors
 from diagnostics.monitors import Monitor, MonitorAlert
-from metrics.errors import InputError
-from metrics.report import Report
-from metrics.validation import check_int, check_option, check_positive, to_numpy
+from metrics.core.errors import InputError
+from metrics.core.report import Report
+from metrics.core.validation import check_int, check_option, check_positive, to_numpy
 
 __all__ = [
     "softmax_collapse_fraction",
@@ -573,7 +573,7 @@ class SoftmaxCollapseMonitor(Monitor):
     def __init__(self, every_n_steps: int = 100, dtype: torch.dtype = torch.float32,
                  onset_threshold: float = 0.5, chunk_rows: int = 8192, *, on_alert: str = "warn",
                  ignore_index: int = -100, log_fn: Callable[[dict[str, Any]], Any] | None = None):
-        from metrics.validation import check_fraction
+        from metrics.core.validation import check_fraction
 
         self.dtype = _check_dtype(dtype)
         self.onset_threshold = check_fraction(onset_threshold, "onset_threshold", closed=True)

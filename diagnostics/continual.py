@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from diagnostics.monitors import Monitor
-from metrics.errors import InputError
-from metrics.report import Report
-from metrics.validation import as_float_array, as_generator, as_label_array, check_int, check_option
+from metrics.core.errors import InputError
+from metrics.core.report import Report
+from metrics.core.validation import as_float_array, as_generator, as_label_array, check_int, check_option
 
 __all__ = [
     "min_acc",

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from metrics.errors import InputError
-from metrics.validation import as_float_array, check_bool, check_positive
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, check_bool, check_positive
 
 __all__ = [
     "max_attention_logit",

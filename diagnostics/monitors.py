@@ -80,8 +80,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from metrics.errors import InputError
-from metrics.validation import check_int, check_option
+from metrics.core.errors import InputError
+from metrics.core.validation import check_int, check_option
 
 __all__ = [
     "Monitor",

@@ -1,38 +1,74 @@
 """Reference models, losses, calibrators, learners and sample data that produce values to score."""
 
-from metrics.errors import InputError
+from typing import TYPE_CHECKING
 
-from reference_models import calibrators as _calibrators
-from reference_models import detection_calibration as _detection_calibration
-from reference_models import tcm as _tcm
-from reference_models import survival as _survival
-from reference_models import group_models as _group_models
-from reference_models import online_learners as _online_learners
-from reference_models import stablemax as _stablemax
-from reference_models import perpgrad as _perpgrad
-from reference_models import grokking as _grokking
-from reference_models import alignment_experiments as _alignment_experiments
-from reference_models.calibrators import *  # noqa: F401,F403
-from reference_models.detection_calibration import *  # noqa: F401,F403
-from reference_models.tcm import *  # noqa: F401,F403
-from reference_models.survival import *  # noqa: F401,F403
-from reference_models.group_models import *  # noqa: F401,F403
-from reference_models.online_learners import *  # noqa: F401,F403
-from reference_models.stablemax import *  # noqa: F401,F403
-from reference_models.perpgrad import *  # noqa: F401,F403
-from reference_models.grokking import *  # noqa: F401,F403
-from reference_models.alignment_experiments import *  # noqa: F401,F403
+from metrics.core.lazy import lazy_exports
 
-# The modules are bound under private aliases: a star import may rebind a public name
-# that equals its module's name (the function metrics.linco, metrics.opis).
-__all__ = ["InputError"]
-__all__ += _calibrators.__all__
-__all__ += _detection_calibration.__all__
-__all__ += _tcm.__all__
-__all__ += _survival.__all__
-__all__ += _group_models.__all__
-__all__ += _online_learners.__all__
-__all__ += _stablemax.__all__
-__all__ += _perpgrad.__all__
-__all__ += _grokking.__all__
-__all__ += _alignment_experiments.__all__
+# Module → public names. A name loads its module on first use (keeps imports cheap).
+_EXPORTS = {
+    "metrics.core.errors": ("InputError",),
+    "reference_models.calibrators": ("TemperatureScaling", "HistogramBinning", "PlattScaling", "IsotonicCalibration", "CorrectnessAwareCalibrator"),
+    "reference_models.detection_calibration": ("DetectionCalibrator",),
+    "reference_models.tcm": ("TCMLoss", "OPISExperimentResult", "run_opis_experiment"),
+    "reference_models.survival": ("CoxPHLoss", "DiscreteHazardLoss", "SurvivalModelResult", "fit_reference_survival_model", "load_survival_dataset"),
+    "reference_models.group_models": ("GroupModels", "TorchEstimator", "fit_group_models", "linco_sample_path", "linco_synthetic_experiment", "make_linco_synthetic", "make_text_model"),
+    "reference_models.linco_pipeline": ("linco_from_data",),
+    "reference_models.online_learners": ("Hedge", "FollowTheLeader", "FTRL", "EXP3", "NeuralEpsilonGreedy", "run", "play_repeated_game", "expected_regret", "regret_loss", "RegretExperimentResult", "run_regret_experiment"),
+    "reference_models.stablemax_loss": ("stablemax", "log_stablemax", "StableMaxCrossEntropy"),
+    "reference_models.perpgrad": ("perpendicular_gradient", "PerpGrad"),
+    "reference_models.grokking": ("ModularAdditionTask", "GrokkingMLP", "GrokkingHistory", "run_grokking"),
+    "reference_models.alignment_experiments": ("TinyCausalLM", "DPOEntanglementResult", "run_dpo_entanglement", "SplitDigitsResult", "run_split_digits_continual"),
+}
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # static checkers see the names eagerly
+    from metrics.core.errors import InputError  # noqa: F401
+    from reference_models.alignment_experiments import (  # noqa: F401
+        DPOEntanglementResult,
+        SplitDigitsResult,
+        TinyCausalLM,
+        run_dpo_entanglement,
+        run_split_digits_continual,
+    )
+    from reference_models.calibrators import (  # noqa: F401
+        CorrectnessAwareCalibrator,
+        HistogramBinning,
+        IsotonicCalibration,
+        PlattScaling,
+        TemperatureScaling,
+    )
+    from reference_models.detection_calibration import DetectionCalibrator  # noqa: F401
+    from reference_models.grokking import GrokkingHistory, GrokkingMLP, ModularAdditionTask, run_grokking  # noqa: F401
+    from reference_models.group_models import (  # noqa: F401
+        GroupModels,
+        TorchEstimator,
+        fit_group_models,
+        linco_sample_path,
+        linco_synthetic_experiment,
+        make_linco_synthetic,
+        make_text_model,
+    )
+    from reference_models.linco_pipeline import linco_from_data  # noqa: F401
+    from reference_models.online_learners import (  # noqa: F401
+        EXP3,
+        FTRL,
+        FollowTheLeader,
+        Hedge,
+        NeuralEpsilonGreedy,
+        RegretExperimentResult,
+        expected_regret,
+        play_repeated_game,
+        regret_loss,
+        run,
+        run_regret_experiment,
+    )
+    from reference_models.perpgrad import PerpGrad, perpendicular_gradient  # noqa: F401
+    from reference_models.stablemax_loss import StableMaxCrossEntropy, log_stablemax, stablemax  # noqa: F401
+    from reference_models.survival import (  # noqa: F401
+        CoxPHLoss,
+        DiscreteHazardLoss,
+        SurvivalModelResult,
+        fit_reference_survival_model,
+        load_survival_dataset,
+    )
+    from reference_models.tcm import OPISExperimentResult, TCMLoss, run_opis_experiment  # noqa: F401

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import (
+from metrics.core.errors import InputError
+from metrics.core.validation import (
     as_float_array,
     as_label_array,
     check_int,
@@ -170,7 +170,7 @@ class CorrectnessAwareCalibrator:
         return net(features).squeeze(-1).clamp(self.t_min, self.t_max)
 
     # ------------------------------------------------------------------ API
-    def fit(self, logits: Any, labels: Any, view_logits: Sequence[Any]) -> "CorrectnessAwareCalibrator":
+    def fit(self, logits: Any, labels: Any, view_logits: Sequence[Any]) -> CorrectnessAwareCalibrator:
         """Train the temperature network on (N, K) ``logits``, ``labels`` and the views' logits."""
         torch = _torch()
         z = self._logits(logits)

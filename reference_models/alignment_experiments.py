@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from metrics.report import Report
-from metrics.validation import check_int, check_positive
+from metrics.core.report import Report
+from metrics.core.validation import check_int, check_positive
 
 __all__ = [
     "TinyCausalLM",

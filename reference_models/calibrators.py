@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import (
+from metrics.calibration import assign_bins, bin_edges
+from metrics.core.errors import InputError
+from metrics.core.validation import (
     as_float_array,
     as_label_array,
     as_probabilities,
@@ -34,7 +35,6 @@ from metrics.validation import (
     check_option,
     check_same_length,
 )
-from metrics.calibration import assign_bins, bin_edges
 from reference_models._correctness_aware import CorrectnessAwareCalibrator
 
 __all__ = [
@@ -145,7 +145,7 @@ class TemperatureScaling:
 
     BETA_BOUNDS = (1e-4, 1e4)
 
-    def fit(self, logits: Any, labels: Any) -> "TemperatureScaling":
+    def fit(self, logits: Any, labels: Any) -> TemperatureScaling:
         """Fit T on ``logits`` (N,) or (N, K) and integer ``labels``; an (N,) z means [0, z]."""
         z = _as_logits(logits)
         y = as_label_array(labels, "labels", n_classes=z.shape[1])
@@ -249,7 +249,7 @@ class HistogramBinning:
             values = np.where(counts > 0, sums / np.maximum(counts, 1), mid)
         return edges, values
 
-    def fit(self, probs: Any, labels: Any) -> "HistogramBinning":
+    def fit(self, probs: Any, labels: Any) -> HistogramBinning:
         """Fit on probabilities (N,) or (N, K) and integer labels."""
         if self.scope != "classwise":
             s, o, k = _scores_and_outcomes(probs, labels, self.scope)
@@ -326,7 +326,7 @@ class PlattScaling:
         self.smooth_targets = check_bool(smooth_targets, "smooth_targets")
         self.scope = check_option(scope, "scope", ("positive_class", "top_label"))
 
-    def fit(self, probs: Any, labels: Any) -> "PlattScaling":
+    def fit(self, probs: Any, labels: Any) -> PlattScaling:
         s, o, k = _scores_and_outcomes(probs, labels, self.scope)
         x = _logit(s)
         pos = o > 0.5
@@ -401,7 +401,7 @@ class IsotonicCalibration:
     def __init__(self, scope: str = "positive_class") -> None:
         self.scope = check_option(scope, "scope", ("positive_class", "top_label"))
 
-    def fit(self, probs: Any, labels: Any) -> "IsotonicCalibration":
+    def fit(self, probs: Any, labels: Any) -> IsotonicCalibration:
         from sklearn.isotonic import IsotonicRegression
 
         s, o, k = _scores_and_outcomes(probs, labels, self.scope)

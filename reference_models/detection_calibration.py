@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import as_float_array, check_bool, check_int, check_option, check_same_length
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, check_bool, check_int, check_option, check_same_length
 from reference_models.calibrators import HistogramBinning, IsotonicCalibration, PlattScaling, TemperatureScaling
 
 __all__ = ["DetectionCalibrator"]
@@ -135,7 +135,7 @@ class DetectionCalibrator:
 
     # ------------------------------------------------------------------ fit
     def fit(self, gt: Any, results: Any, *, iou_threshold: float = 0.75, iou_type: str = "bbox",
-            dets_per_cat: int = 10000) -> "DetectionCalibrator":
+            dets_per_cat: int = 10000) -> DetectionCalibrator:
         """Label ``results`` on ``gt`` (:func:`metrics.label_detections`) and fit the calibrators."""
         from metrics.detection._io import FREQUENCIES, load_gt
         from metrics.detection.audit import label_detections
@@ -147,7 +147,7 @@ class DetectionCalibrator:
         return self.fit_labels(table["category_id"].to_numpy(), table["score"].to_numpy(),
                                table["matched"].to_numpy(), categories)
 
-    def fit_labels(self, category_ids: Any, scores: Any, matched: Any, categories: dict) -> "DetectionCalibrator":
+    def fit_labels(self, category_ids: Any, scores: Any, matched: Any, categories: dict) -> DetectionCalibrator:
         """Fit on already-labelled detections; ``categories`` maps every category id to r / c / f."""
         cats = _as_ids(category_ids, "category_ids")
         s = as_float_array(scores, "scores", ndim=1, min_value=0.0, max_value=1.0, allow_empty=True,

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from metrics.errors import InputError
-from metrics.report import Report
-from metrics.validation import check_fraction, check_int, check_option, check_positive
+from metrics.core.errors import InputError
+from metrics.core.report import Report
+from metrics.core.validation import check_fraction, check_int, check_option, check_positive
 
 __all__ = ["ModularAdditionTask", "GrokkingMLP", "GrokkingHistory", "run_grokking"]
 
@@ -151,7 +151,7 @@ def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: i
 
     from diagnostics.collapse import SoftmaxCollapseMonitor, zero_loss_fraction
     from reference_models.perpgrad import PerpGrad
-    from reference_models.stablemax import StableMaxCrossEntropy
+    from reference_models.stablemax_loss import StableMaxCrossEntropy
 
     check_option(loss, "loss", ("softmax_ce", "stablemax_ce"))
     check_option(optimizer, "optimizer", ("adamw", "perp_adamw"))

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import as_float_array, check_int, check_option, check_positive, to_numpy
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, check_int, check_option, check_positive, to_numpy
 
 __all__ = [
     "GroupModels",
@@ -157,7 +157,7 @@ def make_text_model(task: str = "regression", *, alpha: float = 1.0, C: float = 
                     max_features: int | None = 20000) -> Callable[[int], Any]:
     """A callable ``model(seed)`` building ``TfidfVectorizer → Ridge`` or ``→ LogisticRegression``.
 
-    Pass it as ``model=`` to :func:`fit_group_models` / :func:`metrics.linco_from_data`
+    Pass it as ``model=`` to :func:`fit_group_models` / :func:`reference_models.linco_from_data`
     with X a 1-D column of fact descriptions. Every group fits its own vocabulary.
     """
     check_option(task, "task", ("regression", "classification"))
@@ -229,7 +229,7 @@ def group_seeds(seed: int, n_groups: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n_groups)]
 
 
-def _check_seed(seed: Any) -> int:
+def check_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise InputError(f"seed must be a non-negative integer; got {seed!r}")
     return int(seed)
@@ -303,7 +303,7 @@ def fit_group_models(X: Any, y: Any, groups: Any, *, model: Any = "ridge", task:
     """
     factory, task, kind = resolve_model(model, task, alpha=alpha, C=C)
     transform = resolve_target_transform(target_transform, task, kind)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     X = as_features(X)
     if kind == "builtin" and (_is_text(X) or _is_frame(X)):
         what = "texts" if _is_text(X) else "a DataFrame"
@@ -375,12 +375,12 @@ class TorchEstimator:
         return {k: getattr(self, k) for k in ("module_factory", "task", "epochs", "lr", "weight_decay",
                                               "random_state")}
 
-    def set_params(self, **params: Any) -> "TorchEstimator":
+    def set_params(self, **params: Any) -> TorchEstimator:
         for k, v in params.items():
             setattr(self, k, v)
         return self
 
-    def fit(self, X: Any, y: Any) -> "TorchEstimator":
+    def fit(self, X: Any, y: Any) -> TorchEstimator:
         import torch
 
         check_option(self.task, "task", ("regression", "classification"))
@@ -448,7 +448,7 @@ def make_linco_synthetic(level: float, *, task: str = "regression", n_groups: in
     n_per_group = check_int(n_per_group, "n_per_group", min_value=3)
     n_features = check_int(n_features, "n_features", min_value=1)
     n_classes = check_int(n_classes, "n_classes", min_value=2)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     level = float(as_float_array(level, "level", ndim=0))
     upper_ok = level < 1.0 if task == "regression" else level <= 1.0
     if level < 0 or not upper_ok:
@@ -477,14 +477,14 @@ def linco_synthetic_experiment(levels: Sequence[float] = (0.0, 0.15, 0.3, 0.45),
     """The synthetic validation: corrected LInCo against the injected bias level.
 
     For every seed and level, generates :func:`make_linco_synthetic` cases (generator
-    and split share the seed) and runs :func:`metrics.linco_from_data` with its
+    and split share the seed) and runs :func:`reference_models.linco_from_data` with its
     defaults (``target_transform="log1p"`` for regression). Returns a DataFrame with
     columns ``seed, level, dispersion, value, raw, baseline, ci_low, ci_high``.
     """
     import pandas as pd
 
-    from metrics.linco import (LINCO_CLASSIFICATION_DISPERSIONS, LINCO_REGRESSION_DISPERSIONS,
-                               linco_from_data)
+    from metrics.group_consistency import LINCO_CLASSIFICATION_DISPERSIONS, LINCO_REGRESSION_DISPERSIONS
+    from reference_models.linco_pipeline import linco_from_data
 
     check_option(task, "task", ("regression", "classification"))
     if dispersions is None:

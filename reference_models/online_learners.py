@@ -17,15 +17,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
+from metrics.core.errors import InputError
+from metrics.core.report import Report
+from metrics.core.validation import (
+    as_float_array,
+    as_generator,
+    check_fraction,
+    check_int,
+    check_option,
+    check_positive,
+)
 from metrics.regret import cce_gap, game_regret, no_regret_test, regret_curve
 from metrics.regret._core import as_losses, regret_from_sums
-from metrics.report import Report
-from metrics.validation import as_float_array, as_generator, check_fraction, check_int, check_option, check_positive
 
 __all__ = [
     "Hedge",

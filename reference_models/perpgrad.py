@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from metrics.errors import InputError
-from metrics.validation import check_bool, check_option, check_positive
+from metrics.core.errors import InputError
+from metrics.core.validation import check_bool, check_option, check_positive
 
 __all__ = ["perpendicular_gradient", "PerpGrad"]
 

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from metrics.errors import InputError
-from metrics.report import Report
-from metrics.validation import check_fraction, check_int, check_option
+from metrics.core.errors import InputError
+from metrics.core.report import Report
+from metrics.core.validation import check_fraction, check_int, check_option
 
 __all__ = [
     "CoxPHLoss",

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from metrics.errors import InputError
-from metrics.report import Report
+from metrics.core.errors import InputError
+from metrics.core.report import Report
 
 __all__ = ["TCMLoss", "OPISExperimentResult", "run_opis_experiment"]
 
@@ -153,9 +153,9 @@ def run_opis_experiment(*, seed: int = 0, epochs: int = 15, dim: int = 32, batch
     """
     from sklearn.datasets import load_digits
 
-    from metrics.opis.core import opis_report
-    from metrics.opis.retrieval import recall_at_k
-    from metrics.validation import check_int
+    from metrics.core.validation import check_int
+    from metrics.threshold_consistency.core import opis_report
+    from metrics.threshold_consistency.retrieval import recall_at_k
 
     seed = check_int(seed, "seed", min_value=0)
     epochs = check_int(epochs, "epochs", min_value=1)

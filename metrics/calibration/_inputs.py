@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import (
+from metrics.core.errors import InputError
+from metrics.core.validation import (
     as_label_array,
     as_probabilities,
     check_same_length,

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import as_float_array, check_int, check_option
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, check_int, check_option
 
 __all__ = [
     "BINNINGS",

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from metrics.calibration._inputs import validate_inputs
-from metrics.errors import InputError
-from metrics.validation import (
+from metrics.core.errors import InputError
+from metrics.core.validation import (
     as_float_array,
     as_label_array,
     check_same_length,

@@ -26,8 +26,8 @@ from metrics.calibration.binning import (
     binned_statistics,
     uniform_edges,
 )
-from metrics.errors import InputError
-from metrics.validation import check_bool, check_int, check_option
+from metrics.core.errors import InputError
+from metrics.core.validation import check_bool, check_int, check_option
 
 __all__ = ["NORMS", "calibration_error", "check_ce_options", "errors_from_statistics"]
 

@@ -17,8 +17,8 @@ from metrics.calibration.estimators import (
     errors_from_statistics,
     statistics,
 )
-from metrics.errors import InputError
-from metrics.validation import check_int
+from metrics.core.errors import InputError
+from metrics.core.validation import check_int
 
 __all__ = ["CalibrationError"]
 

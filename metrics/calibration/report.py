@@ -20,8 +20,8 @@ from metrics.calibration.estimators import (
     errors_from_statistics,
     statistics,
 )
-from metrics.report import Report
-from metrics.validation import as_generator, check_fraction, check_int, check_option
+from metrics.core.report import Report
+from metrics.core.validation import as_generator, check_fraction, check_int, check_option
 
 __all__ = ["CI_METHODS", "CalibrationReport", "bootstrap_replicates", "calibration_report"]
 

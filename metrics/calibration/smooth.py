@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from metrics.calibration._inputs import scores_outcomes, validate_inputs
-from metrics.errors import InputError
-from metrics.validation import check_bool, check_option
+from metrics.core.errors import InputError
+from metrics.core.validation import check_bool, check_option
 
 __all__ = ["smooth_ece", "smooth_ece_at"]
 

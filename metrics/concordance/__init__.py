@@ -5,16 +5,21 @@ see ``docs/concordance.md`` for the conventions and how they map onto lifelines,
 scikit-survival and pycox.
 """
 
-from metrics.concordance.antolini import time_dependent_concordance
-from metrics.concordance.harrell import ConcordanceReport, concordance_index, concordance_report
-from metrics.concordance.metric import ConcordanceIndex
-from metrics.concordance.uno import uno_concordance_index
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "concordance_index",
-    "concordance_report",
-    "ConcordanceReport",
-    "uno_concordance_index",
-    "time_dependent_concordance",
-    "ConcordanceIndex",
-]
+from metrics.core.lazy import lazy_exports
+
+# Module → public names. A name loads its module on first use (keeps imports cheap).
+_EXPORTS = {
+    "metrics.concordance.harrell": ("ConcordanceReport", "concordance_index", "concordance_report"),
+    "metrics.concordance.uno": ("uno_concordance_index",),
+    "metrics.concordance.antolini": ("time_dependent_concordance",),
+    "metrics.concordance.metric": ("ConcordanceIndex",),
+}
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # static checkers see the names eagerly
+    from metrics.concordance.antolini import time_dependent_concordance  # noqa: F401
+    from metrics.concordance.harrell import ConcordanceReport, concordance_index, concordance_report  # noqa: F401
+    from metrics.concordance.metric import ConcordanceIndex  # noqa: F401
+    from metrics.concordance.uno import uno_concordance_index  # noqa: F401

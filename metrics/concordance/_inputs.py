@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import as_float_array, check_option, check_positive, to_numpy
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, check_option, check_positive, to_numpy
 
 HIGHER_IS = ("risk", "survival")
 ON_UNDEFINED = ("raise", "nan")

@@ -8,8 +8,8 @@ import numpy as np
 
 from metrics.concordance._inputs import ON_UNDEFINED, as_event, as_vector, no_pair_message, undefined
 from metrics.concordance._kernel import risk_ranks_and_windows, sweep_counts
-from metrics.errors import InputError
-from metrics.validation import as_float_array, check_option
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, check_option
 
 __all__ = ["time_dependent_concordance"]
 

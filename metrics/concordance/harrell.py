@@ -16,8 +16,8 @@ from metrics.concordance._inputs import (
     undefined,
 )
 from metrics.concordance._kernel import risk_ranks_and_windows, sweep_counts
-from metrics.report import Report
-from metrics.validation import as_generator, check_fraction, check_int, check_option
+from metrics.core.report import Report
+from metrics.core.validation import as_generator, check_fraction, check_int, check_option
 
 __all__ = ["concordance_index", "concordance_report", "ConcordanceReport", "pair_counts"]
 

@@ -10,8 +10,8 @@ from torchmetrics.utilities.data import dim_zero_cat
 
 from metrics.concordance._inputs import ON_UNDEFINED, as_event, as_vector, resolve_direction
 from metrics.concordance.harrell import concordance_index
-from metrics.errors import InputError
-from metrics.validation import check_option
+from metrics.core.errors import InputError
+from metrics.core.validation import check_option
 
 __all__ = ["ConcordanceIndex"]
 

@@ -18,8 +18,8 @@ from metrics.concordance._inputs import (
 )
 from metrics.concordance._kernel import weighted_sums
 from metrics.concordance.harrell import pair_counts
-from metrics.errors import InputError
-from metrics.validation import check_option, check_positive
+from metrics.core.errors import InputError
+from metrics.core.validation import check_option, check_positive
 
 __all__ = ["uno_concordance_index", "censoring_survival"]
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from metrics.calibration import assign_bins, bin_edges
-from metrics.errors import InputError
-from metrics.validation import as_float_array, as_label_array, check_int, check_option, check_same_length
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, as_label_array, check_int, check_option, check_same_length
 
 __all__ = ["detection_ece", "JointBins", "joint_bins", "validate_detection_inputs"]
 

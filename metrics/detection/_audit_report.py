@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.report import Report
+from metrics.core.errors import InputError
+from metrics.core.report import Report
 
 __all__ = ["DetectionCalibrationReport"]
 

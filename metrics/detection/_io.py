@@ -4,7 +4,7 @@ Ground truth comes as a path, a dict or an ``lvis.LVIS`` object (duck-typed thro
 its ``.dataset``; ``lvis`` is never imported). Results come as a list of dicts or a
 JSON / JSON Lines path; files are parsed in chunks of a few megabytes so that a
 results file of millions of detections never exists as one list of Python dicts.
-Every problem raises :class:`~metrics.errors.InputError` naming the record.
+Every problem raises :class:`~metrics.core.errors.InputError` naming the record.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
+from metrics.core.errors import InputError
 
 FREQUENCIES = ("r", "c", "f")
 _CHUNK_CHARS = 1 << 23  # 8 Mi characters of JSON per parsed chunk
@@ -151,7 +151,7 @@ def _field(records: list, key: str, what: str) -> list:
 def load_gt(gt: Any, *, need_segmentation: bool = False) -> GroundTruth:
     """Parse and validate LVIS ground truth (path, dict or object with ``.dataset``)."""
     if isinstance(gt, (str, os.PathLike)):
-        from metrics.io import read_json
+        from metrics.core.io import read_json
 
         data = read_json(gt, arg="gt")
     elif isinstance(gt, dict):

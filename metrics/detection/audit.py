@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from metrics.calibration import assign_bins, bin_edges
+from metrics.core.errors import InputError
+from metrics.core.validation import check_int, check_option
 from metrics.detection._audit_ece import (
     _check_n_bins,
     dece_from_bins,
@@ -25,8 +27,6 @@ from metrics.detection._audit_ece import (
     joint_bins,
 )
 from metrics.detection._audit_report import DetectionCalibrationReport
-from metrics.errors import InputError
-from metrics.validation import check_int, check_option
 
 __all__ = ["label_detections", "detection_ece", "detection_calibration_report", "DetectionCalibrationReport"]
 

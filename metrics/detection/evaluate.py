@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from metrics.core.errors import InputError
+from metrics.core.validation import check_int, check_option
 from metrics.detection._accumulate import IOU_THRS, REC_THRS, interpolated_precision
 from metrics.detection._io import FREQUENCIES, GroundTruth, Results, load_gt, load_results
 from metrics.detection._iou import bbox_iou_pairs, mask_iou_block, rle_area, to_rle
 from metrics.detection._matching import greedy_match
 from metrics.detection.report import LVISReport
-from metrics.errors import InputError
-from metrics.validation import check_int, check_option
 
 __all__ = ["evaluate_lvis", "ap_fixed", "ap_pool", "match_detections", "DetectionMatches"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from metrics.report import Report
+from metrics.core.report import Report
 
 __all__ = ["LVISReport"]
 
@@ -43,7 +43,7 @@ class LVISReport(Report):
     counts: dict[str, int] = dataclasses.field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    by_mode: dict[str, "LVISReport"] = dataclasses.field(default_factory=dict)
+    by_mode: dict[str, LVISReport] = dataclasses.field(default_factory=dict)
 
     def to_frame(self):
         """One row per metric (``metric``, ``value``), extras included."""

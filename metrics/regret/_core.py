@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.validation import as_float_array, as_label_array, check_positive
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, as_label_array, check_positive
 
 # Rows per chunk are chosen so a chunk holds about this many float64 values; every
 # O(T A) pass runs chunk by chunk so memory beyond the inputs stays O(T + A²).

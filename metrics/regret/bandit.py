@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, as_label_array, check_bool, check_option
 from metrics.regret._core import as_actions
-from metrics.validation import as_float_array, as_label_array, check_bool, check_option
 
 __all__ = ["contextual_bandit_regret"]
 

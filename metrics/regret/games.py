@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
+from metrics.core.errors import InputError
+from metrics.core.validation import as_float_array, check_option
 from metrics.regret._core import as_actions, as_policy, check_atol, regret_from_sums
 from metrics.regret.online import external_regret
-from metrics.validation import as_float_array, check_option
 
 __all__ = ["game_regret", "cce_gap"]
 

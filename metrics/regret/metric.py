@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
-from metrics.errors import InputError
+from metrics.core.errors import InputError
+from metrics.core.validation import check_int, check_option, to_numpy
 from metrics.regret._core import (
     as_actions,
     as_losses,
@@ -20,7 +21,6 @@ from metrics.regret._core import (
     swap_from_matrix,
     swap_matrix_of,
 )
-from metrics.validation import check_int, check_option, to_numpy
 
 __all__ = ["Regret"]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from metrics.errors import InputError
-from metrics.report import Report
-from metrics.validation import as_float_array, check_fraction, check_int, to_numpy
+from metrics.core.errors import InputError
+from metrics.core.report import Report
+from metrics.core.validation import as_float_array, check_fraction, check_int, to_numpy
 
 __all__ = ["NoRegretTestResult", "no_regret_test"]
 

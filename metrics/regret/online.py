@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.core.validation import check_option
 from metrics.regret._core import (
     as_losses,
     decisions,
@@ -29,7 +30,6 @@ from metrics.regret._core import (
     swap_from_matrix,
     swap_matrix_of,
 )
-from metrics.validation import check_option
 
 __all__ = [
     "external_regret",

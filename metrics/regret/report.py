@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.core.report import Report
 from metrics.regret._core import (
     as_losses,
     decisions,
@@ -18,7 +19,6 @@ from metrics.regret._core import (
 )
 from metrics.regret.no_regret import NoRegretTestResult, no_regret_test
 from metrics.regret.online import _sum_of_row_minima, best_action_switches, regret_curve, variation_budget
-from metrics.report import Report
 
 __all__ = ["RegretReport", "regret_report"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metrics.errors import InputError
+from metrics.core.errors import InputError
 
 __all__ = ["sample_path"]
 

@@ -10,10 +10,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diagnostics import (CollapseDetected, MonitorWarning, SoftmaxCollapseMonitor, nlm_alignment,
-                         nlm_logit_alignment, softmax_collapse_fraction, softmax_collapse_report,
-                         update_absorption_fraction, zero_loss_fraction)
-from metrics.errors import InputError
+from diagnostics import (
+    CollapseDetected,
+    MonitorWarning,
+    SoftmaxCollapseMonitor,
+    nlm_alignment,
+    nlm_logit_alignment,
+    softmax_collapse_fraction,
+    softmax_collapse_report,
+    update_absorption_fraction,
+    zero_loss_fraction,
+)
+from metrics.core.errors import InputError
 
 HALF = (torch.float16, torch.bfloat16)
 ALL = (torch.float64, torch.float32, torch.float16, torch.bfloat16)

@@ -15,8 +15,6 @@ from metrics import InputError
 from tests.diagnostics.test_alignment import TinyCausalLM, make_pairs
 
 
-
-
 def test_continual_monitor_equals_report_on_random_history():
     rng = np.random.default_rng(0)
     p, k = 40, 3

@@ -7,9 +7,15 @@ import warnings
 import pytest
 import torch
 
-from diagnostics import (HFMonitorCallback, LightningMonitorCallback, Monitor, MonitorAlert, MonitorWarning,
-                         SoftmaxCollapseMonitor)
-from metrics.errors import InputError
+from diagnostics import (
+    HFMonitorCallback,
+    LightningMonitorCallback,
+    Monitor,
+    MonitorAlert,
+    MonitorWarning,
+    SoftmaxCollapseMonitor,
+)
+from metrics.core.errors import InputError
 
 
 class MaxLogit(Monitor):

@@ -106,9 +106,9 @@ def test_reversing_scores_without_ties_gives_one_minus_c():
 
 # --------------------------------------------------------------------------- libraries
 def _cox_scores(name):
+    import pandas as pd
     from sksurv import datasets
     from sksurv.linear_model import CoxPHSurvivalAnalysis
-    import pandas as pd
 
     if name == "rossi":
         from lifelines.datasets import load_rossi

@@ -383,7 +383,7 @@ def test_report_frame_and_dict():
 
 
 def test_bundled_sample_equals_lvis_api():
-    from metrics.cli.lvis import sample_paths
+    from metricprobe.cli.lvis import sample_paths
 
     gt_path, res_path = sample_paths()
     gt = json.loads(open(gt_path).read())

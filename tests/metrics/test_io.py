@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from metrics import InputError
-from metrics.io import read_arrays, read_json, read_table, select_columns
+from metrics.core.io import read_arrays, read_json, read_table, select_columns
 
 
 @pytest.fixture()

@@ -12,8 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from metrics import (LINCO_CLASSIFICATION_DISPERSIONS, LINCO_REGRESSION_DISPERSIONS, InputError, LincoReport,
-                     linco, linco_per_case, linco_report)
+from metrics import (
+    LINCO_CLASSIFICATION_DISPERSIONS,
+    LINCO_REGRESSION_DISPERSIONS,
+    InputError,
+    LincoReport,
+    linco,
+    linco_per_case,
+    linco_report,
+)
 
 P = np.array([[6.0, 12.0], [12.0, 12.0], [24.0, 12.0]])
 LABELS = np.array([[0, 1, 2], [0, 1, 2], [0, 2, 2], [1, 2, 2]])
@@ -161,7 +168,7 @@ def test_accepts_torch_lists_pandas_and_does_not_mutate():
 
 
 def test_chunking_gives_the_same_values(monkeypatch):
-    disp = importlib.import_module("metrics.linco._dispersion")  # `metrics.linco` is also the function
+    disp = importlib.import_module("metrics.group_consistency._dispersion")  # `metrics.linco` is also the function
 
     rng = np.random.default_rng(0)
     R = rng.gamma(2.0, 10.0, size=(7, 1001))

@@ -10,8 +10,8 @@ import torch
 
 import metrics
 from metrics import InputError, epsilon_opis, opis, opis_report
-from metrics.opis import _pairs
-from metrics.opis.core import quantile_from_order_statistics, quantile_positions
+from metrics.threshold_consistency import _pairs
+from metrics.threshold_consistency.core import quantile_from_order_statistics, quantile_positions
 
 # ----------------------------------------------------------------------------------------
 # hand-worked case (spec §10): points 0..3, classes A = {0, 1}, B = {2, 3}

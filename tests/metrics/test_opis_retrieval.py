@@ -51,7 +51,7 @@ def slow_scores(x, y, ks, ties):
 
 @pytest.mark.parametrize("ties", ["index", "optimistic", "pessimistic"])
 def test_matches_slow_reference_with_ties(ties, monkeypatch):
-    from metrics.opis import retrieval
+    from metrics.threshold_consistency import retrieval
 
     rng = np.random.default_rng(11)
     x, y = _lattice(rng, 70)  # exact similarities: many ties, identical embeddings, singletons

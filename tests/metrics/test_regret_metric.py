@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metrics import InputError, Regret, dynamic_regret, external_regret, swap_regret
 from tests.distributed import compute_distributed

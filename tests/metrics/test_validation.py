@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from metrics import InputError
-from metrics.validation import (
+from metrics.core.validation import (
     as_float_array,
     as_generator,
     as_label_array,

@@ -12,7 +12,7 @@ import scipy.special
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from metrics.errors import InputError
+from metrics.core.errors import InputError
 from reference_models import (
     CorrectnessAwareCalibrator,
     HistogramBinning,

@@ -7,8 +7,15 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.tree import DecisionTreeRegressor
 
-from reference_models import (GroupModels, InputError, TorchEstimator, fit_group_models, linco_synthetic_experiment,
-                              make_linco_synthetic, make_text_model)
+from reference_models import (
+    GroupModels,
+    InputError,
+    TorchEstimator,
+    fit_group_models,
+    linco_synthetic_experiment,
+    make_linco_synthetic,
+    make_text_model,
+)
 
 RNG = np.random.default_rng(3)
 X = RNG.standard_normal((60, 3))

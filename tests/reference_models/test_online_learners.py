@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from metrics import InputError, cce_gap, contextual_bandit_regret, external_regret, game_regret, no_regret_test, regret_curve
+from metrics import (
+    InputError,
+    cce_gap,
+    contextual_bandit_regret,
+    external_regret,
+    game_regret,
+    no_regret_test,
+    regret_curve,
+)
 from reference_models import (
     EXP3,
     FTRL,
@@ -240,7 +248,14 @@ def test_learners_do_not_mutate_inputs():
 def test_bundled_sample_log_is_reproducible():
     import json
 
-    from reference_models.data.make_regret_sample import OUT, make_log
+    from reference_models.data.make_regret_sample import OUT, POLICY_DECIMALS, make_log
 
     stored = [json.loads(line) for line in OUT.read_text().splitlines()]
-    assert stored == make_log()
+    fresh = make_log()
+    assert len(stored) == len(fresh)
+    # losses and actions are exact (draws from a seeded generator); the policy is a float
+    # result that may differ by an ulp across machines, stored rounded
+    assert [(r["round"], r["losses"], r["action"]) for r in stored] == \
+        [(r["round"], r["losses"], r["action"]) for r in fresh]
+    np.testing.assert_allclose([r["policy"] for r in stored], [r["policy"] for r in fresh],
+                               rtol=0, atol=2 * 10.0 ** -POLICY_DECIMALS)

@@ -7,9 +7,17 @@ import math
 import pytest
 import torch
 
-from metrics.errors import InputError
-from reference_models import (GrokkingMLP, ModularAdditionTask, PerpGrad, StableMaxCrossEntropy, log_stablemax,
-                              perpendicular_gradient, run_grokking, stablemax)
+from metrics.core.errors import InputError
+from reference_models import (
+    GrokkingMLP,
+    ModularAdditionTask,
+    PerpGrad,
+    StableMaxCrossEntropy,
+    log_stablemax,
+    perpendicular_gradient,
+    run_grokking,
+    stablemax,
+)
 
 
 def _authors_log_stablemax(x):

@@ -1,0 +1,5 @@
+import sys
+
+from metricprobe.cli import main
+
+sys.exit(main())

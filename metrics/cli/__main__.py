@@ -1,5 +1,0 @@
-import sys
-
-from metrics.cli import main
-
-sys.exit(main())
