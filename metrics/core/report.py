@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["Report", "to_builtin"]
 
@@ -46,21 +51,49 @@ def json_ready(value: Any) -> Any:
 
 
 class Report:
-    """Mixin for frozen dataclass reports: ``to_dict()``, ``to_frame()``, ``plot()``.
+    """Base of every frozen ``*Report`` / ``*Result`` dataclass returned by a ``*_report`` function.
+
+    Four methods, the same on every report:
+
+    ``to_dict()``
+        all public fields as plain Python values (lists instead of arrays), ready for JSON;
+    ``to_frame()``
+        a pandas DataFrame: the natural table of the report (per bin, per class, ...);
+        by default one row of the scalar fields;
+    ``plot(ax=None)``
+        the report's figure on ``ax`` (a new one when ``None``); returns the Axes
+        (or the Figure for a multi-panel plot); matplotlib is imported lazily;
+    ``str(report)``
+        a short human-readable summary: the scalar fields, one per line.
 
     Subclasses are ``@dataclasses.dataclass(frozen=True)``. Fields declared with
-    ``field(repr=False)`` are left out of ``to_dict``. Override :meth:`to_frame` to
-    give the natural table (per bin, per class, ...); the default is one row of the
-    scalar fields.
+    ``field(repr=False)`` are left out of ``to_dict`` and ``str``. Every subclass
+    implements :meth:`plot`.
     """
 
     def to_dict(self) -> dict[str, Any]:
         """All public fields as plain Python values (lists instead of arrays)."""
         return to_builtin(self)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """A pandas DataFrame view; by default one row holding the scalar fields."""
         import pandas as pd
 
-        row = {k: v for k, v in self.to_dict().items() if isinstance(v, (int, float, str, bool)) or v is None}
-        return pd.DataFrame([row])
+        return pd.DataFrame([self._scalars()])
+
+    def plot(self, ax: Axes | None = None) -> Axes | Figure:
+        """Draw the report on ``ax`` (a new figure when ``None``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement plot()")
+
+    def __str__(self) -> str:
+        scalars = self._scalars()
+        width = max((len(k) for k in scalars), default=0)
+        lines = [type(self).__name__]
+        for key, value in scalars.items():
+            shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+            lines.append(f"  {key:<{width}}  {shown}")
+        return "\n".join(lines)
+
+    def _scalars(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_dict().items()
+                if isinstance(v, (int, float, str, bool)) or v is None}

@@ -1,0 +1,221 @@
+"""Side-by-side benchmark harness: ours and the anchors, one process, same data, alternated.
+
+Every benchmark script builds its inputs once, then::
+
+    bench = Bench("calibration", "Calibration error")
+    bench.compare("ECE, 1e6 x 100 float32", ours=lambda: calibration_error(p, y),
+                  anchors={"netcal": lambda: ECE(15).measure(p, y)}, anchor_packages={"netcal": "netcal"})
+    bench.note("Limit: one read of the input ...")
+    bench.write()
+
+:meth:`Bench.compare` runs the callables round-robin (ours, anchor 1, ..., ours, ...)
+``repeat`` times so that a change in machine load touches all of them alike, keeps the
+best wall time of each, and measures peak memory in a separate run of each callable:
+the tracemalloc peak (Python and numpy allocations) and the growth of the process's peak
+resident set (sampled every 2 ms: torch / C++ allocations that tracemalloc misses).
+:meth:`Bench.write` writes ``docs/benchmarks/<name>.md`` with the machine, the thread
+count, the library versions and the command that reproduces the table; ``make bench``
+runs every script and :mod:`benchmarks._collect` rebuilds the index in
+``docs/benchmarks.md``. Every speed claim in docs/ comes from a file written here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import gc
+import importlib.metadata
+import os
+import platform
+import sys
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "docs" / "benchmarks"
+
+__all__ = ["Bench", "Measurement", "machine_description", "peak_memory"]
+
+
+def _rss_bytes(field: str = "VmRSS:") -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class _PeakRSS:
+    """Growth of the resident set above its level at entry, sampled every 2 ms."""
+
+    def __enter__(self) -> _PeakRSS:
+        self.base = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+
+def peak_memory(fn: Callable[[], object]) -> tuple[int, int]:
+    """(tracemalloc peak bytes, resident-set growth bytes) of one call of ``fn``."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        with _PeakRSS() as rss:
+            fn()
+        _, traced = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return traced, rss.growth
+
+
+@dataclasses.dataclass
+class Measurement:
+    label: str
+    seconds: float
+    traced_bytes: int
+    rss_bytes: int
+    value: object = None
+
+
+def _threads() -> str:
+    try:
+        import torch
+
+        torch_threads = str(torch.get_num_threads())
+    except ImportError:
+        torch_threads = "-"
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = ", ".join(f"{i.get('internal_api')} {i.get('num_threads')}" for i in threadpool_info())
+    except ImportError:
+        blas = "-"
+    return f"torch threads {torch_threads}; BLAS/OpenMP pools: {blas or '-'}"
+
+
+def machine_description() -> str:
+    """CPU model, core count, memory, OS, Python and thread settings of this process."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = f", {int(fh.readline().split()[1]) / 2 ** 20:.0f} GiB memory"
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        load = ", load average at start {:.1f}".format(os.getloadavg()[0])
+    except OSError:
+        load = ""
+    return (f"{cpu}, {os.cpu_count()} logical cores{mem}{load}; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}; {_threads()}")
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 2 ** 20:,.1f} MiB"
+
+
+class Bench:
+    """One benchmark page: comparisons, notes, and the machine they were measured on."""
+
+    def __init__(self, name: str, title: str) -> None:
+        self.name = name
+        self.title = title
+        self.sections: list[str] = []
+        self.packages: dict[str, str] = {"metricprobe": _version("metricprobe"), "numpy": _version("numpy"),
+                                         "torch": _version("torch")}
+        self.started = datetime.datetime.now(datetime.timezone.utc)
+        self.machine = machine_description()
+
+    def compare(self, workload: str, *, ours: Callable[[], object], anchors: Mapping[str, Callable[[], object]],
+                anchor_packages: Mapping[str, str] | None = None, repeat: int = 3, memory: bool = True,
+                check: Callable[[object, object], None] | None = None) -> list[Measurement]:
+        """Time ``ours`` and each anchor alternated, best of ``repeat``; add a table.
+
+        ``anchor_packages`` maps an anchor label to its distribution name, so its version
+        is recorded. ``check(ours_value, anchor_value)`` may assert that the values agree.
+        Returns the measurements (ours first).
+        """
+        runners = {"metricprobe": ours, **anchors}
+        best = {label: float("inf") for label in runners}
+        values: dict[str, object] = {}
+        for _ in range(repeat):
+            for label, fn in runners.items():
+                gc.collect()
+                t0 = time.perf_counter()
+                values[label] = fn()
+                best[label] = min(best[label], time.perf_counter() - t0)
+        results = []
+        for label, fn in runners.items():
+            traced, rss = peak_memory(fn) if memory else (0, 0)
+            results.append(Measurement(label, best[label], traced, rss, values[label]))
+        if check is not None:
+            for m in results[1:]:
+                check(values["metricprobe"], m.value)
+        for label, package in (anchor_packages or {}).items():
+            self.packages[package] = _version(package)
+        ours_s = results[0].seconds
+        lines = [f"### {workload}", "", "| implementation | best of {} (s) | ratio (anchor / ours) | "
+                 "tracemalloc peak | RSS growth |".format(repeat), "|---|---|---|---|---|"]
+        for m in results:
+            ratio = "1.00" if m is results[0] else f"**{m.seconds / ours_s:.2f}×**"
+            lines.append(f"| {m.label} | {m.seconds:.4g} | {ratio} | {_fmt_bytes(m.traced_bytes) if memory else '-'} "
+                         f"| {_fmt_bytes(m.rss_bytes) if memory else '-'} |")
+        self.sections.append("\n".join(lines))
+        print("\n".join(lines), flush=True)
+        return results
+
+    def note(self, text: str) -> None:
+        """A paragraph under the tables (the kernel's limit, how values were checked, ...)."""
+        self.sections.append(text)
+        print(text, flush=True)
+
+    def write(self) -> Path:
+        """Write ``docs/benchmarks/<name>.md``; returns its path."""
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        command = "python -m benchmarks." + self.name + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+        versions = ", ".join(f"{k} {v}" for k, v in sorted(self.packages.items()))
+        head = [f"## {self.title}", "",
+                f"Generated by `{command}` on {self.started:%Y-%m-%d %H:%M} UTC.", "",
+                f"- Machine: {self.machine}", f"- Versions: {versions}",
+                "- Method: all implementations in one process on the same data, run alternately; "
+                "best wall time of the repeats; memory from a separate call of each.", ""]
+        path = OUT_DIR / f"{self.name}.md"
+        path.write_text("\n".join(head + ["\n\n".join(self.sections), ""]))
+        print(f"wrote {path.relative_to(ROOT)}", flush=True)
+        return path
