@@ -1,102 +1,92 @@
-"""Cost of Softmax Collapse monitoring, side by side with what it rides on.
+"""Softmax Collapse, z-loss and NLM alignment against what they ride on.
 
-1. The monitor's overhead per training step on the reference grokking task (p = 53,
-   bias-free MLP 106-200-200-53, full batch of 1966 pairs, AdamW, float32): the median
-   time of one training step, of one due ``SoftmaxCollapseMonitor.on_step`` (SC over
-   the batch logits + NLM cosine over the parameters), and the amortised overhead at
-   ``every_n_steps=10``.
-2. ``softmax_collapse_fraction`` against its anchor ``F.cross_entropy`` (forward) on the
-   same logits, and ``nlm_alignment`` against one pass over the parameters
-   (``sum(p.grad.norm())``).
+* ``softmax_collapse_fraction`` (label-free and label-relative), ``softmax_collapse_report``
+  and ``z_loss`` against one ``F.cross_entropy`` forward on the same logits (default
+  16,384 x 50,257 bfloat16, a GPT-2 vocabulary batch);
+* ``nlm_alignment`` against one gradient-norm pass (``torch.nn.utils.get_total_norm``) over
+  the same parameters (default a 125M-parameter bias-free MLP).
 
-Run: ``.venv/bin/python benchmarks/diagnostics_collapse.py [--threads N]`` (default 1
-thread: on a shared, oversubscribed machine torch's parallel kernels wait on busy
-cores and every timing becomes noise).
+Run: ``python -m benchmarks.diagnostics_collapse [--quick] [--device cuda] [--threads N]``.
 """
 
 from __future__ import annotations
 
-import resource
-import statistics
-import time
+import argparse
 
 import torch
 import torch.nn.functional as F
 
-from diagnostics import SoftmaxCollapseMonitor, nlm_alignment, softmax_collapse_fraction
-from reference_models import GrokkingMLP, ModularAdditionTask
+from benchmarks._harness import Bench
+from diagnostics import nlm_alignment, softmax_collapse_fraction, softmax_collapse_report, z_loss
 
 
-def median_time(fn, repeats: int = 15, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def _sync(device: str):
+    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
 
-def peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _timed(sync, fn):
+    def run():
+        out = fn()
+        sync()
+        return out
+    return run
+
+
+def _logit_cases(bench: Bench, z: torch.Tensor, y: torch.Tensor, sync, quick: bool) -> None:
+    ce = {"F.cross_entropy forward (torch)": _timed(sync, lambda: F.cross_entropy(z, y))}
+    name = f"{z.shape[0]:,} x {z.shape[1]:,} {str(z.dtype).replace('torch.', '')} logits on {z.device.type}"
+    bench.compare(f"softmax_collapse_fraction, label-free, {name}",
+                  ours=_timed(sync, lambda: softmax_collapse_fraction(z)), anchors=ce)
+    bench.compare(f"softmax_collapse_fraction, label-relative, {name}",
+                  ours=_timed(sync, lambda: softmax_collapse_fraction(z, y)), anchors=ce)
+    bench.compare(f"z_loss, {name}", ours=_timed(sync, lambda: z_loss(z, y)), anchors=ce)
+    if quick:
+        bench.compare(f"softmax_collapse_report, {name}", ours=_timed(sync, lambda: softmax_collapse_report(z, y)),
+                      anchors=ce)
 
 
 def main() -> None:
-    import argparse
-
     parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, default=1)
-    torch.set_num_threads(parser.parse_args().threads)
-    torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    task = ModularAdditionTask()
-    model = GrokkingMLP(task.p)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98), weight_decay=0.0)
-    x, y = task.x_train, task.y_train
-    state = {}
-
-    def train_step():
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        state["logits"] = logits
-
-    step_s = median_time(train_step, repeats=30)
-    monitor = SoftmaxCollapseMonitor(every_n_steps=1, on_alert="ignore")
-    counter = iter(range(10**9))
-    logits = state["logits"]
-    mon_s = median_time(lambda: monitor.on_step(next(counter), logits=logits, labels=y, model=model), repeats=30)
-    sc_only = median_time(lambda: softmax_collapse_fraction(logits), repeats=30)
-    nlm_only = median_time(lambda: nlm_alignment(model), repeats=30)
-    print("\n1. monitor overhead on the reference grokking task (p=53, 1966 x 53 logits, 62.6k parameters)")
-    print(f"   training step (fwd+bwd+AdamW)         {step_s * 1e3:8.3f} ms")
-    print(f"   monitor due call (SC+zero-loss+NLM)    {mon_s * 1e3:8.3f} ms   = {mon_s / step_s:6.2%} of a step")
-    print(f"     of which softmax_collapse_fraction   {sc_only * 1e3:8.3f} ms")
-    print(f"     of which nlm_alignment               {nlm_only * 1e3:8.3f} ms")
-    print(f"   amortised at every_n_steps=10          {mon_s / 10 / step_s:8.3%} of a training step")
-    print(f"   amortised at every_n_steps=100         {mon_s / 100 / step_s:8.3%} of a training step")
-
-    print("\n2. against the anchors (median wall time, ratio = ours / anchor)")
-    print(f"   {'case':34s} {'ours ms':>9s} {'anchor ms':>10s} {'ratio':>7s}")
-    for n, c in [(1966, 53), (4096, 8192)]:
-        z = torch.randn(n, c) * 10
-        t = torch.randint(0, c, (n,))
-        ours = median_time(lambda: softmax_collapse_fraction(z), repeats=10)
-        ours_l = median_time(lambda: softmax_collapse_fraction(z, t), repeats=10)
-        anchor = median_time(lambda: F.cross_entropy(z, t), repeats=10)
-        print(f"   {f'SC label-free {n}x{c}':34s} {ours * 1e3:9.3f} {anchor * 1e3:10.3f} {ours / anchor:7.2f}")
-        print(f"   {f'SC label-relative {n}x{c}':34s} {ours_l * 1e3:9.3f} {anchor * 1e3:10.3f} {ours_l / anchor:7.2f}")
-    big = torch.nn.Sequential(torch.nn.Linear(1024, 1024, bias=False), torch.nn.ReLU(),
-                              torch.nn.Linear(1024, 1024, bias=False))
-    big(torch.randn(8, 1024)).sum().backward()
-    ours = median_time(lambda: nlm_alignment(big), repeats=10)
-    anchor = median_time(lambda: sum(float(p.grad.norm()) for p in big.parameters()), repeats=10)
-    print(f"   {'NLM alignment, 2.1M parameters':34s} {ours * 1e3:9.3f} {anchor * 1e3:10.3f} {ours / anchor:7.2f}"
-          "   (anchor: one pass, grad norms)")
-    print(f"\npeak RSS {peak_mib():.0f} MiB")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None)
+    a = parser.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    sync = _sync(a.device)
+    rows, vocab = (2048, 8192) if a.quick else (16384, 50257)
+    width, depth = (1024, 8) if a.quick else (4096, 8)  # 8.4M / 134M parameters
+    bench = Bench("diagnostics_collapse", "Softmax Collapse, z-loss, NLM alignment")
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.bfloat16, torch.float32):
+        z = (torch.randn(rows, vocab, generator=g) * 8).to(dtype).to(a.device)
+        y = torch.randint(0, vocab, (rows,), generator=g).to(a.device)
+        _logit_cases(bench, z, y, sync, a.quick)
+        del z
+    layers = []
+    for _ in range(depth):
+        layers += [torch.nn.Linear(width, width, bias=False), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1]).to(a.device)
+    net(torch.randn(4, width, device=a.device)).square().mean().backward()
+    grads = [p.grad for p in net.parameters()]
+    n_params = sum(p.numel() for p in net.parameters())
+    bench.compare(f"nlm_alignment, bias-free MLP {n_params / 1e6:.1f}M float32 parameters on {a.device}",
+                  ours=_timed(sync, lambda: nlm_alignment(net)),
+                  anchors={"get_total_norm of the gradients (torch)":
+                           _timed(sync, lambda: float(torch.nn.utils.get_total_norm(grads)))})
+    bench.note("SC runs one `log_softmax` per chunk (the kernel `F.cross_entropy` runs; half logits with "
+               "dtype=float32 run the half kernel) and two row reductions (max and min: collapse and "
+               "finiteness), with one host read at the end; on the CPU a chunk holds at most 2^22 logits. "
+               "`z_loss` computes log Z in float32 at least (the precision a loss term needs), so on "
+               "bfloat16 logits it runs the float32 `log_softmax`: that cast and the float32 output are "
+               "most of its cost over the bfloat16 cross-entropy. `softmax_collapse_report` also needs "
+               "the float32 values of S and copies per-row arrays to the host. NLM alignment copies "
+               "weights and gradients into a float64 buffer (exact products; on the CPU a 2 x 2 MiB "
+               "buffer reused chunk by chunk) and takes three float64 dot products per tensor (batched "
+               "Gram matrices for runs of equal-sized small tensors): it reads the float32 data once, "
+               "writes and reads the float64 copies, about ten times the bytes of a float32 norm pass. "
+               "The shared machine makes every ratio noisy.")
+    bench.write()
 
 
 if __name__ == "__main__":

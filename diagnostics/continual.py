@@ -25,15 +25,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import numpy.typing as npt
 
-from diagnostics.monitors import Monitor
+from diagnostics.monitors import Monitor, Record, Threshold
 from metrics.core.errors import InputError
 from metrics.core.report import Report
 from metrics.core.validation import as_float_array, as_generator, as_label_array, check_int, check_option
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 __all__ = [
     "min_acc",
@@ -46,7 +51,7 @@ __all__ = [
 ]
 
 
-def _validate(acc: Any, current_task: Any) -> tuple[np.ndarray, np.ndarray]:
+def _validate(acc: npt.ArrayLike, current_task: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Coerce and check ``acc`` (P, K) and ``current_task`` (P,)."""
     a = as_float_array(acc, "acc", ndim=2, finite=False, what="accuracies")
     c = as_label_array(current_task, "current_task")
@@ -126,14 +131,14 @@ def _mean_over_seen(per_task: np.ndarray, c: np.ndarray) -> np.ndarray:
     return np.where(seen, per_task, 0.0).sum(axis=1) / (c + 1.0)
 
 
-def _check_window(window: Any) -> int:
+def _check_window(window: object) -> int:
     window = check_int(window, "window")
     if window < 2:
         raise InputError(f"window must be an integer ≥ 2 (it counts evaluation points); got {window}")
     return window
 
 
-def min_acc(acc: Any, current_task: Any, *, on_undefined: str = "raise") -> float | None:
+def min_acc(acc: npt.ArrayLike, current_task: npt.ArrayLike, *, on_undefined: Literal["raise", "nan", "none"] = "raise") -> float | None:
     """Average minimum accuracy over finished tasks at the last evaluation point.
 
     min-ACC_n = (1/k) Σ_{i<k} min{A(n′, i) : n′ ≤ n, c_{n′} > i}, with k = c_n (De Lange
@@ -161,7 +166,7 @@ def min_acc(acc: Any, current_task: Any, *, on_undefined: str = "raise") -> floa
     return value
 
 
-def wc_acc(acc: Any, current_task: Any) -> float:
+def wc_acc(acc: npt.ArrayLike, current_task: npt.ArrayLike) -> float:
     """Worst-case accuracy at the last evaluation point.
 
     WC-ACC_n = A(n, k)/(k+1) + (1 − 1/(k+1))·min-ACC_n, with k = c_n; for k = 0 it is the
@@ -171,7 +176,7 @@ def wc_acc(acc: Any, current_task: Any) -> float:
     return float(_wc_acc_rows(a, c, _min_acc_rows(a, c))[-1])
 
 
-def windowed_forgetting(acc: Any, current_task: Any, *, window: int = 10,
+def windowed_forgetting(acc: npt.ArrayLike, current_task: npt.ArrayLike, *, window: int = 10,
                         per_task: bool = False) -> float | np.ndarray:
     """Windowed forgetting WF^w at the last evaluation point.
 
@@ -182,13 +187,13 @@ def windowed_forgetting(acc: Any, current_task: Any, *, window: int = 10,
     return _windowed(acc, current_task, window, per_task, sign=1.0)
 
 
-def windowed_plasticity(acc: Any, current_task: Any, *, window: int = 10,
+def windowed_plasticity(acc: npt.ArrayLike, current_task: npt.ArrayLike, *, window: int = 10,
                         per_task: bool = False) -> float | np.ndarray:
     """Windowed plasticity WP^w: as :func:`windowed_forgetting` with the largest rise a_q − a_p."""
     return _windowed(acc, current_task, window, per_task, sign=-1.0)
 
 
-def _windowed(acc: Any, current_task: Any, window: int, per_task: bool, sign: float):
+def _windowed(acc: npt.ArrayLike, current_task: npt.ArrayLike, window: int, per_task: bool, sign: float):
     window = _check_window(window)
     a, c = _validate(acc, current_task)
     rows = _windowed_rows(a, c, window, sign)
@@ -210,26 +215,28 @@ class ContinualEvalReport(Report):
     wc_acc: np.ndarray
     forgetting: dict[int, np.ndarray]
     plasticity: dict[int, np.ndarray]
-    acc: np.ndarray = dataclasses.field(default=None, repr=False)
+    acc: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
-        data: dict[str, Any] = {"current_task": self.current_task, "min_acc": self.min_acc, "wc_acc": self.wc_acc}
+        data: dict[str, object] = {"current_task": self.current_task, "min_acc": self.min_acc, "wc_acc": self.wc_acc}
         for w, v in self.forgetting.items():
             data[f"wf_{w}"] = v
         for w, v in self.plasticity.items():
             data[f"wp_{w}"] = v
         return pd.DataFrame(data)
 
-    def plot(self, ax=None):
-        """Accuracy on each task per evaluation point, with min-ACC and WC-ACC."""
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Accuracy on each task per evaluation point (when the report holds ``acc``), with
+        min-ACC and WC-ACC."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 3.5))
-        for task in range(self.acc.shape[1]):
-            ax.plot(self.acc[:, task], label=f"task {task}")
+        if self.acc is not None:
+            for task in range(self.acc.shape[1]):
+                ax.plot(self.acc[:, task], label=f"task {task}")
         ax.plot(self.min_acc, "k--", lw=1, label="min-ACC")
         ax.plot(self.wc_acc, "k:", lw=1, label="WC-ACC")
         ax.set_xlabel("evaluation point")
@@ -239,7 +246,7 @@ class ContinualEvalReport(Report):
         return ax
 
 
-def continual_eval_report(acc: Any, current_task: Any, *, windows: Sequence[int] = (10, 100)) -> ContinualEvalReport:
+def continual_eval_report(acc: npt.ArrayLike, current_task: npt.ArrayLike, *, windows: Sequence[int] = (10, 100)) -> ContinualEvalReport:
     """min-ACC, WC-ACC, WF^w and WP^w at every evaluation point (see the module docstring)."""
     windows = tuple(_check_window(w) for w in windows)
     a, c = _validate(acc, current_task)
@@ -325,9 +332,10 @@ class ContinualEvaluationMonitor(Monitor):
 
     name = "continual"
 
-    def __init__(self, eval_fn: Any, *, every_n_steps: int = 1, windows: Sequence[int] = (10, 100),
+    def __init__(self, eval_fn: Callable[[object, int, np.ndarray | None], float], *, every_n_steps: int = 1, windows: Sequence[int] = (10, 100),
                  subsample: int | None = 1000, seed: int = 0, task_sizes: Sequence[int] | None = None,
-                 **kwargs: Any):
+                 thresholds: Mapping[str, Threshold] | None = None,
+                 on_alert: Literal["warn", "raise", "ignore"] = "warn", log_fn: Callable[[Record], object] | None = None):
         if not callable(eval_fn):
             raise InputError(f"eval_fn must be callable as eval_fn(model, task, indices); got {eval_fn!r}")
         self.eval_fn = eval_fn
@@ -335,7 +343,7 @@ class ContinualEvaluationMonitor(Monitor):
         self.subsample = None if subsample is None else check_int(subsample, "subsample", min_value=1)
         self.task_sizes = None if task_sizes is None else [check_int(s, "task_sizes", min_value=1) for s in task_sizes]
         self.seed = seed
-        super().__init__(every_n_steps=every_n_steps, **kwargs)
+        super().__init__(every_n_steps=every_n_steps, thresholds=thresholds, on_alert=on_alert, log_fn=log_fn)
 
     def reset(self) -> None:
         super().reset()
@@ -355,7 +363,7 @@ class ContinualEvaluationMonitor(Monitor):
             return np.arange(size)
         return np.sort(self._rng.choice(size, self.subsample, replace=False))
 
-    def compute(self, *, model: Any = None, current_task: int) -> dict[str, Any]:
+    def compute(self, *, model: object = None, current_task: int) -> Record:
         k = check_int(current_task, "current_task", min_value=0)
         if self._tasks and k < self._tasks[-1]:
             raise InputError(f"current_task must be non-decreasing; got {k} after {self._tasks[-1]}")
@@ -377,7 +385,7 @@ class ContinualEvaluationMonitor(Monitor):
         self._tasks.append(k)
         min_acc_value = math.fsum(self._finished_min[:k]) / k if k > 0 else None
         weight = 1.0 / (k + 1)
-        record: dict[str, Any] = {"current_task": k}
+        record: Record = {"current_task": k}
         record.update({f"acc_task_{t}": v for t, v in enumerate(row)})
         record["min_acc"] = min_acc_value
         record["wc_acc"] = row[k] * weight + (1 - weight) * (min_acc_value or 0.0)

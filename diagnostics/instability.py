@@ -13,13 +13,15 @@ instabilities", ICLR 2024 (arXiv:2309.14322):
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
+from diagnostics._tensors import as_tensor, label_vector
 from metrics.core.errors import InputError
-from metrics.core.validation import as_float_array, check_bool, check_positive
+from metrics.core.validation import as_float_array, check_bool, check_int, check_positive
 
 __all__ = [
     "max_attention_logit",
@@ -33,11 +35,8 @@ __all__ = [
 _BLOCK_ELEMENTS = 1 << 24  # attention-logit entries materialised at once
 
 
-def _as_tensor(x: Any, name: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        t = x.detach()
-    else:
-        t = torch.from_numpy(as_float_array(x, name, finite=False))
+def _as_tensor(x: npt.ArrayLike | torch.Tensor, name: str) -> torch.Tensor:
+    t = as_tensor(x, name)
     if not t.is_floating_point():
         t = t.to(torch.float32)
     return t
@@ -50,7 +49,7 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
         raise InputError(f"{name} must be finite; found NaN or inf")
 
 
-def _check_qk(q: Any, k: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _check_qk(q: npt.ArrayLike | torch.Tensor, k: npt.ArrayLike | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     q, k = _as_tensor(q, "q"), _as_tensor(k, "k")
     for name, t in (("q", q), ("k", k)):
         if t.ndim != 4:
@@ -63,7 +62,8 @@ def _check_qk(q: Any, k: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return q, k
 
 
-def max_attention_logit(q: Any, k: Any, *, mask: Any = None, causal: bool = False, scale: float | None = None,
+def max_attention_logit(q: npt.ArrayLike | torch.Tensor, k: npt.ArrayLike | torch.Tensor, *,
+                        mask: npt.ArrayLike | torch.Tensor | None = None, causal: bool = False, scale: float | None = None,
                         absolute: bool = False, per_head: bool = False) -> float | torch.Tensor:
     """Largest attention logit z = scale·q kᵀ over the positions allowed to attend.
 
@@ -125,17 +125,19 @@ def max_attention_logit(q: Any, k: Any, *, mask: Any = None, causal: bool = Fals
     return float(best.max())
 
 
-def attention_logit_bound(q: Any, k: Any, *, scale: float | None = None, per_head: bool = False):
+def attention_logit_bound(q: npt.ArrayLike | torch.Tensor, k: npt.ArrayLike | torch.Tensor, *, scale: float | None = None,
+                          per_head: bool = False) -> float | torch.Tensor:
     """Cheap upper bound scale·max‖q‖·max‖k‖ on |attention logits|, O(B·H·T·d).
 
     Cauchy–Schwarz bound on :func:`max_attention_logit` with ``absolute=True`` and no
-    mask; per head with ``per_head=True``.
+    mask; per head with ``per_head=True``. The norms are computed in float64 whatever
+    the input dtype (the pass is cheap), so the bound is the same for the same values
+    given in any float dtype; the per-head tensor is float64.
     """
     q, k = _check_qk(q, k)
     scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else check_positive(scale, "scale")
-    dtype = torch.float64 if q.dtype == torch.float64 else torch.float32
-    qn = q.to(dtype).norm(dim=3).amax(dim=(0, 2))
-    kn = k.to(dtype).norm(dim=3).amax(dim=(0, 2))
+    qn = torch.linalg.vector_norm(q, dim=3, dtype=torch.float64).amax(dim=(0, 2))
+    kn = torch.linalg.vector_norm(k, dim=3, dtype=torch.float64).amax(dim=(0, 2))
     bound = scale * qn * kn
     return bound if check_bool(per_head, "per_head") else float(bound.max())
 
@@ -175,6 +177,7 @@ class QKRecorder:
 
             self._handles = [self.q_module.register_forward_hook(fused)]
         else:
+            assert self.k_module is not None  # checked in __init__
             self._handles = [
                 self.q_module.register_forward_hook(lambda _m, _i, out: setattr(self, "q", self._heads(out))),
                 self.k_module.register_forward_hook(lambda _m, _i, out: setattr(self, "k", self._heads(out))),
@@ -193,58 +196,169 @@ class QKRecorder:
         return max_attention_logit(self.q, self.k, **kwargs)
 
 
-def _logit_rows(logits: Any, labels: Any, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flatten (..., V) logits to rows, keeping rows whose label is not ``ignore_index``."""
-    if not isinstance(logits, torch.Tensor):
-        logits = torch.from_numpy(as_float_array(logits, "logits", finite=False))
-    if logits.ndim < 1 or logits.shape[-1] == 0:
-        raise InputError(f"logits must have a class dimension last (..., V); got shape {tuple(logits.shape)}")
-    rows = logits.reshape(-1, logits.shape[-1])
+#: logits per chunk (float32 temporaries): on the CPU a few MiB (a whole-tensor float32
+#: output was three times slower there than chunks that stay small), on an accelerator
+#: large enough to keep its kernels busy
+_CPU_CHUNK = 1 << 22
+_DEVICE_CHUNK = 1 << 26
+
+
+def _row_chunks(rows: torch.Tensor) -> int:
+    limit = _CPU_CHUNK if rows.device.type == "cpu" else _DEVICE_CHUNK
+    return max(1, limit // max(1, rows.shape[1]))
+
+
+class _LogPartition(torch.autograd.Function):
+    """log Z = max z − max log_softmax(z) per row, in ``dtype``, chunk by chunk.
+
+    The forward pass runs the ``log_softmax`` kernel of the cross-entropy on row chunks and
+    keeps only log Z (no (N, V) output is stored for the backward pass); the backward pass
+    recomputes softmax(z) = exp(z − log Z) chunk by chunk: d log Z / dz = softmax(z)."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:  # type: ignore[override]
+        step = _row_chunks(rows)
+        parts = []
+        for i in range(0, rows.shape[0], step):
+            chunk = rows[i:i + step]
+            lsm = torch.log_softmax(chunk, dim=-1, dtype=dtype)
+            parts.append(chunk.amax(dim=-1).to(dtype) - lsm.amax(dim=-1))
+        log_z = torch.cat(parts) if len(parts) > 1 else parts[0]
+        ctx.save_for_backward(rows, log_z)
+        return log_z
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        rows, log_z = ctx.saved_tensors
+        step = _row_chunks(rows)
+        out = torch.empty_like(rows)
+        for i in range(0, rows.shape[0], step):
+            p = torch.exp(rows[i:i + step].to(log_z.dtype) - log_z[i:i + step, None])
+            out[i:i + step] = p * grad[i:i + step, None]
+        return out, None
+
+
+class _LogZ(NamedTuple):
+    log_z: torch.Tensor      # log Z per row, gradient flowing to the logits
+    keep: torch.Tensor       # label is not ignore_index
+    bad_label: torch.Tensor  # kept label outside [0, V), fractional or non-finite
+    rows: torch.Tensor       # logits as (rows, V)
+
+
+def _log_z(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.Tensor | None,
+           ignore_index: int) -> _LogZ:
+    """log Z per row and the masks, with gradients flowing to ``logits``.
+
+    log Z = max z − max log_softmax(z) = max z + log S, from the one ``log_softmax``
+    kernel the cross-entropy runs, in the logits' dtype (float32 at least); its gradient
+    is softmax(z). Rows whose label is ``ignore_index`` are masked, not removed, and bad
+    labels are flagged on the device (no host read here).
+    """
+    z = logits if isinstance(logits, torch.Tensor) else as_tensor(logits, "logits")
+    if z.ndim < 1 or z.shape[-1] == 0 or z.numel() == 0:
+        raise InputError(f"logits must have a non-empty class dimension last (..., V); got shape {tuple(z.shape)}")
+    if z.is_complex() or z.dtype == torch.bool:
+        raise InputError(f"logits must hold real numbers; found dtype {z.dtype}")
+    if not z.dtype.is_floating_point:
+        z = z.to(torch.float32)
+    rows = z.reshape(-1, z.shape[-1])
+    dtype = torch.promote_types(rows.dtype, torch.float32)
+    log_z = _LogPartition.apply(rows, dtype)  # max z + log S per row; gradient softmax(z)
     keep = torch.ones(rows.shape[0], dtype=torch.bool, device=rows.device)
+    bad = torch.zeros_like(keep)
     if labels is not None:
-        lab = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
-        if lab.numel() != rows.shape[0]:
-            raise InputError(f"labels must have one entry per logit row; logits have {rows.shape[0]} rows, "
-                             f"labels {lab.numel()}")
-        keep = lab.reshape(-1).to(rows.device) != ignore_index
-    rows = rows[keep]
-    if rows.shape[0] == 0:
+        check_int(ignore_index, "ignore_index")
+        raw = as_tensor(labels, "labels")
+        y = label_vector(raw, tuple(z.shape[:-1]), rows.device, check_values=False)
+        keep = y != ignore_index
+        bad = keep & ((y < 0) | (y >= rows.shape[1]))
+        if raw.dtype.is_floating_point:
+            f = raw.reshape(-1).to(rows.device)
+            bad = bad | ~(torch.isfinite(f) & (f == torch.round(f)))
+    return _LogZ(log_z, keep, bad, rows)
+
+
+def _checks(parts: _LogZ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Device tensors, no host read: ``[bad labels, kept rows, all kept rows finite]`` and
+    the row minima (NaN and +inf make log Z non-finite; -inf leaves it finite, the row
+    minimum tells)."""
+    with torch.no_grad():
+        row_min = parts.rows.amin(dim=-1)
+        ok = (torch.isfinite(parts.log_z) & torch.isfinite(row_min)) | ~parts.keep
+        return torch.stack([parts.bad_label.sum(), parts.keep.sum(), ok.all()]), row_min
+
+
+def _raise_for(parts: _LogZ, checks: list[float], ignore_index: int) -> None:
+    """After the one host read of :func:`_checks`: name what is wrong (only then are the
+    inputs re-read)."""
+    n_bad, n_kept, finite = checks
+    if n_bad:
+        i = int(torch.nonzero(parts.bad_label)[0, 0])
+        raise InputError(f"labels must be integer classes in [0, {parts.rows.shape[1]}) or "
+                         f"ignore_index={ignore_index}; element {i} is not")
+    if n_kept == 0:
         raise InputError("logits must have at least one row whose label is not ignore_index")
-    if not bool(torch.isfinite(rows.detach()).all()):
+    if not finite and not bool((torch.isfinite(parts.rows).all(dim=-1) | ~parts.keep).all()):
         raise InputError("logits must be finite; found NaN or inf")
-    return rows, keep
 
 
-def z_loss(logits: Any, labels: Any = None, *, coefficient: float = 1e-4, ignore_index: int = -100) -> torch.Tensor:
+def z_loss(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.Tensor | None = None, *,
+           coefficient: float = 1e-4, ignore_index: int = -100, validate_args: bool = True) -> torch.Tensor:
     """Auxiliary z-loss c·(log Z)², log Z = logsumexp of the output logits.
 
     Averaged over the rows whose label is not ``ignore_index``, like the cross-entropy
     it is added to (PaLM; Wortsman et al. 2023). Differentiable: its gradient is
-    2c·log Z·softmax(logits). Computed in float32 at least.
+    2c·log Z·softmax(logits).
+
+    Computed in the logits' dtype, float32 at least (half logits go through the float32
+    ``log_softmax`` kernel the cross-entropy uses; float32 numpy logits stay float32): it
+    is a loss term, computed in the arithmetic of the loss it is added to, so float32
+    logits give a value about 1e-8 relative from the float64 value of the same numbers.
+    Labels must be integer classes in [0, V) or ``ignore_index``.
+
+    Cost: one ``log_softmax`` and one row reduction, the work of one cross-entropy
+    forward. ``validate_args=True`` (default) checks finiteness and that a row is left
+    with one host read; ``False`` adds no host synchronisation (for use inside the loss).
     """
     check_positive(coefficient, "coefficient", allow_zero=True)
-    rows, _ = _logit_rows(logits, labels, ignore_index)
-    log_z = torch.logsumexp(rows.to(torch.promote_types(rows.dtype, torch.float32)), dim=-1)
-    return coefficient * (log_z ** 2).mean()
+    parts = _log_z(logits, labels, ignore_index)
+    if check_bool(validate_args, "validate_args"):
+        _raise_for(parts, _checks(parts)[0].tolist(), ignore_index)  # the one host read
+    w = parts.keep.to(parts.log_z.dtype)
+    return coefficient * (parts.log_z.square() * w).sum() / w.sum()
 
 
-def output_logit_stats(logits: Any, labels: Any = None, *, coefficient: float = 1e-4,
-                       ignore_index: int = -100) -> dict[str, float]:
-    """Output-logit divergence signals: mean and min logit, mean and max |log Z|, z-loss."""
-    rows, _ = _logit_rows(logits, labels, ignore_index)
-    rows = rows.detach().to(torch.float64)
-    log_z = torch.logsumexp(rows, dim=-1)
-    return {
-        "mean_logit": float(rows.mean()),
-        "min_logit": float(rows.min()),
-        "mean_log_z": float(log_z.mean()),
-        "max_abs_log_z": float(log_z.abs().max()),
-        "z_loss": float(check_positive(coefficient, "coefficient", allow_zero=True) * (log_z ** 2).mean()),
-    }
+def output_logit_stats(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.Tensor | None = None, *,
+                       coefficient: float = 1e-4, ignore_index: int = -100) -> dict[str, float]:
+    """Output-logit divergence signals: mean and min logit, mean and max |log Z|, z-loss.
+
+    log Z per row is computed as in :func:`z_loss`, in the logits' dtype (float32 at
+    least), so the logged z-loss is the one training adds; the sums over rows accumulate
+    in float64. One host read. Labels as in :func:`z_loss`.
+    """
+    coefficient = check_positive(coefficient, "coefficient", allow_zero=True)
+    with torch.no_grad():
+        parts = _log_z(logits, labels, ignore_index)
+        checks, row_min = _checks(parts)
+        log_z, keep, rows = parts.log_z, parts.keep, parts.rows
+        w = keep.to(torch.float64)
+        n = w.sum()
+        lz = log_z.to(torch.float64)
+        values = torch.cat([checks.to(torch.float64), torch.stack([
+            (rows.sum(dim=-1, dtype=torch.float64) * w).sum() / (n * rows.shape[1]),
+            torch.where(keep, row_min, math.inf).amin().to(torch.float64),
+            (lz * w).sum() / n,
+            (lz.abs() * w).amax(),
+            coefficient * (lz.square() * w).sum() / n,
+        ])]).tolist()  # the one host read
+        _raise_for(parts, values[:3], ignore_index)
+        stats = values[3:]
+    return dict(zip(("mean_logit", "min_logit", "mean_log_z", "max_abs_log_z", "z_loss"), stats))
 
 
-def lr_sensitivity(final_losses: Any, *, initial_loss: float, lrs: Any = None) -> float:
-    """Learning-rate sensitivity of a sweep (Wortsman et al. 2023, §3.2).
+def lr_sensitivity(final_losses: npt.ArrayLike, *, initial_loss: float, lrs: npt.ArrayLike | None = None) -> float:
+    """Learning-rate sensitivity of a sweep (Wortsman et al. 2023, Sec. 3.2).
 
     With ℓ₀ the initial loss, each learning rate's final loss ℓ_η is capped:
     c_η = ℓ₀ if ℓ_η is not finite (NaN / inf: the run diverged), else min(ℓ_η, ℓ₀).

@@ -46,28 +46,7 @@ What the base guarantees:
 - ``.seconds`` is the total wall time spent inside due calls and ``.n_runs`` their
   number, so the monitor's cost per logged step is ``seconds / n_runs``.
 
-Adapters (frameworks imported lazily, only when an adapter is built):
-
-- :class:`LightningMonitorCallback` (``monitor.lightning_callback()``): a
-  ``lightning.pytorch.Callback``. In ``on_before_optimizer_step`` it calls
-  ``monitor.on_before_optimizer_step(step=trainer.global_step, model=pl_module)``;
-  in ``on_train_batch_end`` it calls ``monitor.on_step`` for that same step with the
-  entries of the ``training_step`` output dict (so return e.g.
-  ``{"loss": loss, "logits": logits.detach(), "labels": y}``) plus ``model``,
-  ``batch``, ``trainer``, keeping only the keywords ``compute`` accepts. Numeric
-  record values are logged with ``pl_module.log("<monitor.name>/<key>", ...)``.
-  With gradient accumulation only the batch that ends an optimizer step is seen.
-- :class:`HFMonitorCallback` (``monitor.hf_callback()``): a
-  ``transformers.TrainerCallback``. The Trainer does not hand logits to callbacks, so
-  at ``on_train_begin`` it registers a forward hook on the model that keeps a
-  reference (no copy) to the last training forward's logits (``output.logits`` or
-  the output tensor) and its ``labels`` keyword. ``on_pre_optimizer_step`` calls the
-  first phase; ``on_step_end`` calls ``on_step(step=state.global_step - 1, logits=...,
-  labels=..., model=model)``. ``causal_lm=True`` shifts labels by one position so that
-  logits at position t are scored against the token at t + 1 (what HF causal LMs do
-  inside their loss).
-
-Both adapters accept ``inputs_fn`` to build the keyword inputs themselves.
+The adapters to PyTorch Lightning and Hugging Face are in :mod:`diagnostics.adapters`.
 """
 
 from __future__ import annotations
@@ -78,17 +57,26 @@ import operator
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Literal, cast
 
 from metrics.core.errors import InputError
 from metrics.core.validation import check_int, check_option
+
+if TYPE_CHECKING:
+    from lightning.pytorch import Callback as LightningCallback
+    from transformers import TrainerCallback
+
+#: A threshold: a limit (alert when a value rises above it) or ``(operator, limit)``.
+Threshold = float | tuple[str, float]
+#: One value of a record: a number, a flag, a name, or ``None`` when undefined.
+RecordValue = float | int | bool | str | None
+#: One record of a monitor: signal name → value.
+Record = dict[str, RecordValue]
 
 __all__ = [
     "Monitor",
     "MonitorAlert",
     "MonitorWarning",
-    "LightningMonitorCallback",
-    "HFMonitorCallback",
 ]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -119,7 +107,7 @@ class MonitorAlert(RuntimeError):
     """
 
     def __init__(self, message: str, *, monitor: str, step: int, key: str, value: float,
-                 threshold: tuple[str, float], record: dict[str, Any]):
+                 threshold: tuple[str, float], record: Record):
         super().__init__(message)
         self.monitor = monitor
         self.step = step
@@ -133,7 +121,7 @@ class MonitorWarning(UserWarning):
     """Issued when a monitor threshold is crossed while ``on_alert="warn"``."""
 
 
-def _parse_thresholds(thresholds: Mapping[str, Any] | None) -> dict[str, tuple[str, float]]:
+def _parse_thresholds(thresholds: Mapping[str, Threshold] | None) -> dict[str, tuple[str, float]]:
     if thresholds is None:
         return {}
     if not isinstance(thresholds, Mapping):
@@ -171,24 +159,41 @@ class Monitor:
 
     name = "monitor"
 
-    def __init__(self, *, every_n_steps: int = 1, thresholds: Mapping[str, Any] | None = None,
-                 on_alert: str = "warn", log_fn: Callable[[dict[str, Any]], Any] | None = None):
+    def __init__(self, *, every_n_steps: int = 1, thresholds: Mapping[str, Threshold] | None = None,
+                 on_alert: Literal["warn", "raise", "ignore"] = "warn",
+                 log_fn: Callable[[Record], object] | None = None):
         self.every_n_steps = check_int(every_n_steps, "every_n_steps", min_value=1)
         self.thresholds = _parse_thresholds(thresholds)
         self.on_alert = check_option(on_alert, "on_alert", ("warn", "raise", "ignore"))
         if log_fn is not None and not callable(log_fn):
             raise InputError(f"log_fn must be callable; got {log_fn!r}")
         self.log_fn = log_fn
+        self.history: list[Record] = []
+        self.alerts: list[Record] = []
+        self._crossed: dict[str, bool] = {}
+        self._counter: int = 0
+        self.seconds: float = 0.0
+        self.n_runs: int = 0
         self.reset()
 
     # -- to implement -------------------------------------------------------------
-    def compute(self, **inputs: Any) -> dict[str, Any]:
-        """Return this step's signals as a flat dict of numbers (or ``None``)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement compute(**inputs) -> dict")
+    #: ``compute(**inputs) -> Record``: this step's signals as a flat dict of numbers (or
+    #: ``None``). Every monitor defines it with the keyword inputs it needs (``logits=``,
+    #: ``model=``, ...); the adapters pass only those (see :meth:`accepted_inputs`).
+    compute: Callable[..., Record]
 
-    def on_before_optimizer_step(self, step: int | None = None, **inputs: Any) -> None:
-        """Optional first phase, after backward and before the optimizer step. No-op here."""
+    def _no_first_phase(self, step: int | None = None, **inputs: object) -> None:
         return None
+
+    #: ``on_before_optimizer_step(step=None, **inputs)``: optional first phase, after
+    #: backward and before the optimizer step (a no-op unless a monitor defines it).
+    on_before_optimizer_step: Callable[..., None] = _no_first_phase
+
+    def _compute_fn(self) -> Callable[..., Record]:
+        fn = getattr(self, "compute", None)
+        if fn is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement compute(**inputs) -> dict")
+        return fn
 
     # -- the loop hook --------------------------------------------------------------
     def is_due(self, step: int | None = None) -> bool:
@@ -196,7 +201,7 @@ class Monitor:
         s = self._counter if step is None else step
         return s % self.every_n_steps == 0
 
-    def on_step(self, step: int | None = None, **inputs: Any) -> dict[str, Any] | None:
+    def on_step(self, step: int | None = None, **inputs: object) -> Record | None:
         """Call once per optimizer step; returns the new record on due steps, else ``None``."""
         if step is None:
             step = self._counter
@@ -206,7 +211,7 @@ class Monitor:
         if step % self.every_n_steps:
             return None
         start = time.perf_counter()
-        values = self.compute(**inputs)
+        values = self._compute_fn()(**inputs)
         if not isinstance(values, Mapping):
             raise TypeError(f"{type(self).__name__}.compute must return a dict; got {type(values).__name__}")
         record = {"step": step, **values}
@@ -222,37 +227,39 @@ class Monitor:
         """Advance the call counter past ``step`` without computing (adapters use it)."""
         self._counter = check_int(step, "step", min_value=0) + 1
 
-    def _check_thresholds(self, record: dict[str, Any]) -> None:
+    def _check_thresholds(self, record: Record) -> None:
         for key, (op, limit) in self.thresholds.items():
             value = record.get(key)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
-            crossed = _OPS[op](float(value), limit)
+            value = float(value)
+            crossed = _OPS[op](value, limit)
             was = self._crossed.get(key, False)
             self._crossed[key] = crossed
             if not crossed or was:
                 continue
-            message = (f"{self.name}: {key} = {float(value):.6g} {op} {limit:g} at step {record['step']}")
-            alert = {"step": record["step"], "key": key, "value": float(value), "op": op, "limit": limit}
+            step = int(record.get("step") or 0)
+            message = f"{self.name}: {key} = {value:.6g} {op} {limit:g} at step {step}"
+            alert: Record = {"step": step, "key": key, "value": value, "op": op, "limit": limit}
             self.alerts.append(alert)
             if self.on_alert == "warn":
                 warnings.warn(message, MonitorWarning, stacklevel=3)
             elif self.on_alert == "raise":
-                raise MonitorAlert(message, monitor=self.name, step=record["step"], key=key,
-                                   value=float(value), threshold=(op, limit), record=record)
+                raise MonitorAlert(message, monitor=self.name, step=step, key=key,
+                                   value=value, threshold=(op, limit), record=record)
 
     # -- bookkeeping ----------------------------------------------------------------
     def reset(self) -> None:
         """Forget history, alerts, timings and the call counter."""
-        self.history: list[dict[str, Any]] = []
-        self.alerts: list[dict[str, Any]] = []
-        self._crossed: dict[str, bool] = {}
+        self.history = []
+        self.alerts = []
+        self._crossed = {}
         self._counter = 0
         self.seconds = 0.0
         self.n_runs = 0
 
     @property
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self) -> Record | None:
         """The last record, or ``None`` before the first due step."""
         return self.history[-1] if self.history else None
 
@@ -262,190 +269,44 @@ class Monitor:
 
         return pd.DataFrame(self.history)
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self) -> dict[str, object]:
         """History, alerts and counter as plain Python (for checkpoints)."""
         return {"history": [dict(r) for r in self.history], "alerts": [dict(a) for a in self.alerts],
                 "counter": self._counter, "crossed": dict(self._crossed)}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self.history = [dict(r) for r in state.get("history", [])]
-        self.alerts = [dict(a) for a in state.get("alerts", [])]
-        self._counter = int(state.get("counter", 0))
-        self._crossed = dict(state.get("crossed", {}))
+        self.history = [dict(r) for r in cast(list, state.get("history", []))]
+        self.alerts = [dict(a) for a in cast(list, state.get("alerts", []))]
+        self._counter = int(cast(int, state.get("counter", 0)))
+        self._crossed = dict(cast(dict, state.get("crossed", {})))
 
     def accepted_inputs(self) -> set[str] | None:
         """Keyword names :meth:`compute` accepts (``None``: any, it takes ``**kwargs``)."""
-        params = inspect.signature(self.compute).parameters.values()
+        params = inspect.signature(self._compute_fn()).parameters.values()
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             return None
         return {p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
                                                       inspect.Parameter.POSITIONAL_OR_KEYWORD)}
 
-    def filter_inputs(self, candidates: Mapping[str, Any]) -> dict[str, Any]:
+    def filter_inputs(self, candidates: Mapping[str, object]) -> dict[str, object]:
         """Keep only the candidate keywords that :meth:`compute` accepts."""
         names = self.accepted_inputs()
         return dict(candidates) if names is None else {k: v for k, v in candidates.items() if k in names}
 
-    def lightning_callback(self, **kwargs: Any) -> LightningMonitorCallback:
-        """A ``lightning.pytorch.Callback`` driving this monitor."""
-        return LightningMonitorCallback(self, **kwargs)
+    def lightning_callback(self, **kwargs: object) -> LightningCallback:
+        """A ``lightning.pytorch.Callback`` driving this monitor
+        (:func:`diagnostics.adapters.LightningMonitorCallback`)."""
+        from diagnostics.adapters import LightningMonitorCallback
 
-    def hf_callback(self, **kwargs: Any) -> HFMonitorCallback:
-        """A ``transformers.TrainerCallback`` driving this monitor."""
-        return HFMonitorCallback(self, **kwargs)
+        return LightningMonitorCallback(self, **kwargs)  # type: ignore[arg-type]  # checked there
+
+    def hf_callback(self, **kwargs: object) -> TrainerCallback:
+        """A ``transformers.TrainerCallback`` driving this monitor
+        (:func:`diagnostics.adapters.HFMonitorCallback`)."""
+        from diagnostics.adapters import HFMonitorCallback
+
+        return HFMonitorCallback(self, **kwargs)  # type: ignore[arg-type]  # checked there
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(every_n_steps={self.every_n_steps}, records={len(self.history)})"
-
-
-def _detach(value: Any) -> Any:
-    return value.detach() if hasattr(value, "detach") and callable(value.detach) else value
-
-
-def LightningMonitorCallback(monitor: Monitor, *, inputs_fn: Callable[..., Mapping[str, Any]] | None = None,
-                             log: bool = True, prog_bar: bool = False):
-    """Build a ``lightning.pytorch.Callback`` that drives ``monitor``.
-
-    Parameters
-    ----------
-    monitor : Monitor
-    inputs_fn : callable, optional
-        ``inputs_fn(trainer, pl_module, outputs, batch) -> dict`` of keyword inputs for
-        ``monitor.on_step``. Default: the ``training_step`` output dict (tensors
-        detached, ``"loss"`` kept) plus ``model``, ``batch`` and ``trainer``, filtered to
-        what ``monitor.compute`` accepts.
-    log : bool
-        Log numeric record values through ``pl_module.log("<name>/<key>", value)``.
-    prog_bar : bool
-        Show them in the progress bar.
-    """
-    import lightning.pytorch as pl  # optional extra, imported only here
-
-    if not isinstance(monitor, Monitor):
-        raise InputError(f"monitor must be a diagnostics.Monitor; got {type(monitor).__name__}")
-
-    class _LightningMonitorCallback(pl.Callback):
-        def __init__(self):
-            self.monitor = monitor
-            self._pending_step: int | None = None
-
-        def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-            step = int(trainer.global_step)
-            self._pending_step = step
-            if monitor.is_due(step):
-                monitor.on_before_optimizer_step(step=step, **monitor.filter_inputs(
-                    {"model": pl_module, "trainer": trainer, "optimizer": optimizer}))
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            step, self._pending_step = self._pending_step, None
-            if step is None or not monitor.is_due(step):
-                if step is not None:
-                    monitor.skip_step(step)
-                return
-            if inputs_fn is not None:
-                inputs = dict(inputs_fn(trainer, pl_module, outputs, batch))
-            else:
-                found = outputs if isinstance(outputs, Mapping) else {"loss": outputs}
-                inputs = {k: _detach(v) for k, v in found.items()}
-                inputs.update(model=pl_module, batch=batch, trainer=trainer)
-                inputs = monitor.filter_inputs(inputs)
-            record = monitor.on_step(step, **inputs)
-            if log and record:
-                for key, value in record.items():
-                    if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                        pl_module.log(f"{monitor.name}/{key}", float(value), on_step=True, on_epoch=False,
-                                      prog_bar=prog_bar)
-
-        def state_dict(self):
-            return monitor.state_dict()
-
-        def load_state_dict(self, state_dict):
-            monitor.load_state_dict(state_dict)
-
-    _LightningMonitorCallback.__name__ = _LightningMonitorCallback.__qualname__ = "LightningMonitorCallback"
-    return _LightningMonitorCallback()
-
-
-def HFMonitorCallback(monitor: Monitor, *, causal_lm: bool = False,
-                      inputs_fn: Callable[[Any, Mapping[str, Any]], Mapping[str, Any]] | None = None):
-    """Build a ``transformers.TrainerCallback`` that drives ``monitor``.
-
-    Parameters
-    ----------
-    monitor : Monitor
-    causal_lm : bool
-        Shift labels left by one (logits at t score the token at t + 1) and drop the
-        last position, as Hugging Face causal LMs do inside their loss.
-    inputs_fn : callable, optional
-        ``inputs_fn(model_output, forward_kwargs) -> dict`` turning the captured
-        forward call into keyword inputs (``model`` is added). Default: ``logits`` from
-        ``output.logits`` (or the output tensor) and ``labels`` from the forward
-        keywords.
-    """
-    from transformers import TrainerCallback  # optional extra, imported only here
-
-    if not isinstance(monitor, Monitor):
-        raise InputError(f"monitor must be a diagnostics.Monitor; got {type(monitor).__name__}")
-
-    def default_inputs(output: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        logits = getattr(output, "logits", None)
-        if logits is None and isinstance(output, Mapping):
-            logits = output.get("logits")
-        if logits is None and isinstance(output, (tuple, list)) and output:
-            logits = output[0]
-        if logits is None:
-            logits = output
-        labels = kwargs.get("labels")
-        logits = _detach(logits)
-        if causal_lm and labels is not None:
-            logits = logits[..., :-1, :]
-            labels = labels[..., 1:]
-        return {"logits": logits, "labels": labels}
-
-    build = inputs_fn or default_inputs
-
-    class _HFMonitorCallback(TrainerCallback):
-        def __init__(self):
-            self.monitor = monitor
-            self._handle = None
-            self._captured: tuple[Any, dict[str, Any]] | None = None
-            self._due = True
-
-        def _hook(self, module, args, kwargs, output):
-            if module.training and self._due:
-                self._captured = (output, dict(kwargs))  # references only, no copy
-
-        def on_train_begin(self, args, state, control, model=None, **kwargs):
-            if model is not None and self._handle is None:
-                self._handle = model.register_forward_hook(self._hook, with_kwargs=True)
-            self._due = monitor.is_due(int(state.global_step))
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self._due = monitor.is_due(int(state.global_step))
-            self._captured = None
-
-        def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
-            step = int(state.global_step)
-            if monitor.is_due(step):
-                monitor.on_before_optimizer_step(step=step, **monitor.filter_inputs(
-                    {"model": model, "optimizer": optimizer}))
-
-        def on_step_end(self, args, state, control, model=None, **kwargs):
-            step = int(state.global_step) - 1  # the Trainer has already counted this step
-            if not monitor.is_due(step) or self._captured is None:
-                monitor.skip_step(step)  # not due, or no training forward was captured
-                return
-            output, fwd_kwargs = self._captured
-            self._captured = None
-            inputs = dict(build(output, fwd_kwargs))
-            inputs["model"] = model
-            monitor.on_step(step, **monitor.filter_inputs(inputs))
-
-        def on_train_end(self, args, state, control, **kwargs):
-            if self._handle is not None:
-                self._handle.remove()
-                self._handle = None
-
-    _HFMonitorCallback.__name__ = _HFMonitorCallback.__qualname__ = "HFMonitorCallback"
-    return _HFMonitorCallback()

@@ -11,9 +11,10 @@ _EXPORTS = {
     "reference_models.detection_calibration": ("DetectionCalibrator",),
     "reference_models.tcm": ("TCMLoss", "OPISExperimentResult", "run_opis_experiment"),
     "reference_models.survival": ("CoxPHLoss", "DiscreteHazardLoss", "SurvivalModelResult", "fit_reference_survival_model", "load_survival_dataset"),
-    "reference_models.group_models": ("GroupModels", "TorchEstimator", "fit_group_models", "linco_sample_path", "linco_synthetic_experiment", "make_linco_synthetic", "make_text_model"),
-    "reference_models.linco_pipeline": ("linco_from_data",),
-    "reference_models.online_learners": ("Hedge", "FollowTheLeader", "FTRL", "EXP3", "NeuralEpsilonGreedy", "run", "play_repeated_game", "expected_regret", "regret_loss", "RegretExperimentResult", "run_regret_experiment"),
+    "reference_models.group_models": ("GroupModels", "TorchEstimator", "fit_group_models", "linco_sample_path", "make_linco_synthetic", "make_text_model"),
+    "reference_models.linco_pipeline": ("linco_from_data", "linco_synthetic_experiment"),
+    "reference_models.online_learners": ("Hedge", "FollowTheLeader", "FTRL", "EXP3", "NeuralEpsilonGreedy", "run", "play_repeated_game", "RegretExperimentResult", "run_regret_experiment"),
+    "reference_models.regret_losses": ("expected_regret", "regret_loss"),
     "reference_models.stablemax_loss": ("stablemax", "log_stablemax", "StableMaxCrossEntropy"),
     "reference_models.perpgrad": ("perpendicular_gradient", "PerpGrad"),
     "reference_models.grokking": ("ModularAdditionTask", "GrokkingMLP", "GrokkingHistory", "run_grokking"),
@@ -44,11 +45,10 @@ if TYPE_CHECKING:  # static checkers see the names eagerly
         TorchEstimator,
         fit_group_models,
         linco_sample_path,
-        linco_synthetic_experiment,
         make_linco_synthetic,
         make_text_model,
     )
-    from reference_models.linco_pipeline import linco_from_data  # noqa: F401
+    from reference_models.linco_pipeline import linco_from_data, linco_synthetic_experiment  # noqa: F401
     from reference_models.online_learners import (  # noqa: F401
         EXP3,
         FTRL,
@@ -56,13 +56,12 @@ if TYPE_CHECKING:  # static checkers see the names eagerly
         Hedge,
         NeuralEpsilonGreedy,
         RegretExperimentResult,
-        expected_regret,
         play_repeated_game,
-        regret_loss,
         run,
         run_regret_experiment,
     )
     from reference_models.perpgrad import PerpGrad, perpendicular_gradient  # noqa: F401
+    from reference_models.regret_losses import expected_regret, regret_loss  # noqa: F401
     from reference_models.stablemax_loss import StableMaxCrossEntropy, log_stablemax, stablemax  # noqa: F401
     from reference_models.survival import (  # noqa: F401
         CoxPHLoss,

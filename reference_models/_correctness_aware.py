@@ -1,4 +1,4 @@
-"""Correctness-aware calibration (Liu et al., arXiv 2404.13016), calibration.md §7.
+"""Correctness-aware calibration (Liu et al., arXiv 2404.13016).
 
 Re-implemented from the authors' released code (``liuyvchi/Correctness-aware-calibration``
 @ ``d843d4b``: ``Temperature_adaptive`` and the feature construction of ``run_cal.py``):
@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from metrics.core.errors import InputError
 from metrics.core.validation import (
@@ -170,7 +171,8 @@ class CorrectnessAwareCalibrator:
         return net(features).squeeze(-1).clamp(self.t_min, self.t_max)
 
     # ------------------------------------------------------------------ API
-    def fit(self, logits: Any, labels: Any, view_logits: Sequence[Any]) -> CorrectnessAwareCalibrator:
+    def fit(self, logits: npt.ArrayLike, labels: npt.ArrayLike,
+            view_logits: Sequence[npt.ArrayLike]) -> CorrectnessAwareCalibrator:
         """Train the temperature network on (N, K) ``logits``, ``labels`` and the views' logits."""
         torch = _torch()
         z = self._logits(logits)
@@ -228,7 +230,7 @@ class CorrectnessAwareCalibrator:
             t = self._temperature(self.network_, torch.as_tensor(feats, dtype=torch.float32, device=device))
         return t.cpu().numpy().astype(np.float64)
 
-    def transform(self, logits: Any, view_logits: Sequence[Any]) -> np.ndarray:
+    def transform(self, logits: npt.ArrayLike, view_logits: Sequence[npt.ArrayLike]) -> np.ndarray:
         """softmax(z / T(x)) as (N, K) float64 probabilities."""
         z = self._logits(logits)
         t = self.temperatures(z, view_logits)

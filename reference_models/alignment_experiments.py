@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from metrics.core.progress import Progress, track
 from metrics.core.report import Report
 from metrics.core.validation import check_int, check_positive
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
 
 __all__ = [
     "TinyCausalLM",
@@ -79,13 +84,13 @@ class DPOEntanglementResult(Report):
     both_fall_precision: float | None
     both_fall_recall: float | None
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         import pandas as pd
 
         return pd.DataFrame({k: getattr(self, k) for k in ("ratio_min", "predicted_chosen", "predicted_rejected",
                                                          "actual_chosen", "actual_rejected")})
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Measured against predicted Δℓ (chosen and rejected); red marks steps where both fell."""
         import matplotlib.pyplot as plt
 
@@ -121,14 +126,15 @@ def _preference_pairs(n_pairs: int, vocab: int, prompt_len: int, response_len: i
 
 
 def run_dpo_entanglement(*, steps: int = 200, n_pairs: int = 64, beta: float = 0.5, lr: float = 0.05,
-                         vocab_size: int = 16, seed: int = 0) -> DPOEntanglementResult:
+                         vocab_size: int = 16, seed: int = 0, progress: Progress = False) -> DPOEntanglementResult:
     """Train :class:`TinyCausalLM` with DPO, one pair per SGD step, checking the probe's predictions.
 
     Each step takes pair ``step % n_pairs``, runs :func:`diagnostics.gradient_entanglement` on it
     (the reference model is the frozen initial model), takes one SGD step of size ``lr`` on its
-    DPO loss and measures Δℓ_w and Δℓ_l.
+    DPO loss and measures Δℓ_w and Δℓ_l. ``progress``: ``True`` for a bar over the steps, or
+    a callable ``progress(steps_done, steps)``.
     """
-    from diagnostics.alignment import gradient_entanglement, sequence_logps
+    from diagnostics.entanglement import gradient_entanglement, sequence_logps
 
     steps, n_pairs = check_int(steps, "steps", min_value=1), check_int(n_pairs, "n_pairs", min_value=1)
     beta, lr = check_positive(beta, "beta"), check_positive(lr, "lr")
@@ -138,7 +144,7 @@ def run_dpo_entanglement(*, steps: int = 200, n_pairs: int = 64, beta: float = 0
     reference = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     rows = []
-    for step in range(steps):  # sequential training: one optimizer step per iteration
+    for step in track(range(steps), progress=progress, desc="DPO entanglement"):  # one optimizer step each
         i = step % n_pairs
         pair_w = {k: v[i: i + 1] for k, v in chosen.items()}
         pair_l = {k: v[i: i + 1] for k, v in rejected.items()}
@@ -175,7 +181,7 @@ class SplitDigitsResult(Report):
     that minimum.
     """
 
-    history: Any = dataclasses.field(repr=False)
+    history: pd.DataFrame = dataclasses.field(repr=False)
     switch_step: int
     acc_before_switch: float
     min_acc_after_switch: float
@@ -184,10 +190,10 @@ class SplitDigitsResult(Report):
     gap: float
     recovery: float
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         return self.history.copy()
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Axes:
         """Accuracy on each task over steps, with the task switch and min-ACC marked."""
         import matplotlib.pyplot as plt
 
@@ -207,13 +213,15 @@ class SplitDigitsResult(Report):
 
 
 def run_split_digits_continual(*, steps_per_task: int = 150, batch_size: int = 32, replay: int = 16,
-                               lr: float = 1.0, every_n_steps: int = 1, seed: int = 0) -> SplitDigitsResult:
+                               lr: float = 1.0, every_n_steps: int = 1, seed: int = 0,
+                               progress: Progress = False) -> SplitDigitsResult:
     """Class-incremental split digits with experience replay, evaluated every n steps.
 
     An MLP (64 → 64 → 10, shared head) trains on digits 0–4 for ``steps_per_task`` SGD steps,
     then on digits 5–9 with ``replay`` task-0 examples mixed into every batch (from a buffer of
     100). :class:`diagnostics.ContinualEvaluationMonitor` evaluates both tasks' held-out sets
-    (30 %) every ``every_n_steps`` steps.
+    (30 %) every ``every_n_steps`` steps. ``progress``: ``True`` for a bar over the steps, or a
+    callable ``progress(steps_done, steps)``.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -242,7 +250,7 @@ def run_split_digits_continual(*, steps_per_task: int = 150, batch_size: int = 3
     monitor = ContinualEvaluationMonitor(evaluate, every_n_steps=every_n_steps, windows=(10,), subsample=None,
                                          task_sizes=[len(test[0][1]), len(test[1][1])], seed=seed)
     buffer = rng.choice(len(train[0][1]), size=min(100, len(train[0][1])), replace=False)
-    for step in range(2 * steps_per_task):  # one optimizer step per iteration
+    for step in track(range(2 * steps_per_task), progress=progress, desc="split digits"):  # one optimizer step each
         task = step // steps_per_task
         monitor.on_step(step, model=model, current_task=task)
         xs, ys = train[task]

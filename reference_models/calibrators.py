@@ -1,4 +1,4 @@
-"""Post-hoc calibrators (calibration.md §7): fit on held-out predictions, then transform.
+"""Post-hoc calibrators: fit on held-out predictions, then transform.
 
 Every calibrator follows the scikit-learn pattern: ``fit(...)`` returns ``self``,
 ``transform(...)`` returns new arrays, inputs are never modified, and bad input raises
@@ -6,7 +6,7 @@ Every calibrator follows the scikit-learn pattern: ``fit(...)`` returns ``self``
 
 - :class:`TemperatureScaling` (Guo et al. 2017): one scalar T minimising the NLL,
   solved exactly (bracket + safeguarded Newton) instead of LBFGS.
-- :class:`HistogramBinning` (Zadrozny & Elkan 2001): each bin of calibration.md §2 maps
+- :class:`HistogramBinning` (Zadrozny & Elkan 2001): each bin of the package's binning maps
   to its mean outcome.
 - :class:`PlattScaling` (Platt 1999; Lin, Lin & Weng 2007): σ(a·logit(s) + b) with
   smoothed targets, solved by Newton with backtracking.
@@ -23,6 +23,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from metrics.calibration import assign_bins, bin_edges
 from metrics.core.errors import InputError
@@ -55,7 +56,7 @@ def _not_fitted(obj: Any, attr: str) -> None:
 
 # --------------------------------------------------------------------------- inputs
 def _scores_and_outcomes(probs: Any, labels: Any, scope: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(score, outcome, K) for ``top_label`` / ``positive_class`` (calibration.md §1)."""
+    """(score, outcome, K) for ``top_label`` / ``positive_class``."""
     p = as_probabilities(probs, "probs")
     k = 2 if p.ndim == 1 else p.shape[1]
     y = as_label_array(labels, "labels", n_classes=max(k, 2))
@@ -145,7 +146,7 @@ class TemperatureScaling:
 
     BETA_BOUNDS = (1e-4, 1e4)
 
-    def fit(self, logits: Any, labels: Any) -> TemperatureScaling:
+    def fit(self, logits: npt.ArrayLike, labels: npt.ArrayLike) -> TemperatureScaling:
         """Fit T on ``logits`` (N,) or (N, K) and integer ``labels``; an (N,) z means [0, z]."""
         z = _as_logits(logits)
         y = as_label_array(labels, "labels", n_classes=z.shape[1])
@@ -187,7 +188,7 @@ class TemperatureScaling:
             beta = new
         return beta  # pragma: no cover - bisection alone converges well before 500 steps
 
-    def transform(self, logits: Any) -> np.ndarray:
+    def transform(self, logits: npt.ArrayLike) -> np.ndarray:
         """softmax(z / T): (N, K) for 2-D logits; σ(z / T) as (N,) for 1-D logits."""
         _not_fitted(self, "temperature_")
         raw = as_float_array(logits, "logits", ndim=(1, 2), what="logits")
@@ -213,7 +214,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class HistogramBinning:
     """Histogram binning (Zadrozny & Elkan, ICML 2001).
 
-    The scores are cut into the bins of calibration.md §2 (``uniform`` k/M edges or tie-safe
+    The scores are cut into the package's bins (``uniform`` k/M edges or tie-safe
     ``quantile`` edges from the fit data; [e_k, e_{k+1}) with the last bin closed). Each bin
     maps to its mean outcome ō_m on the fit data; an empty bin maps to its midpoint.
 
@@ -249,7 +250,7 @@ class HistogramBinning:
             values = np.where(counts > 0, sums / np.maximum(counts, 1), mid)
         return edges, values
 
-    def fit(self, probs: Any, labels: Any) -> HistogramBinning:
+    def fit(self, probs: npt.ArrayLike, labels: npt.ArrayLike) -> HistogramBinning:
         """Fit on probabilities (N,) or (N, K) and integer labels."""
         if self.scope != "classwise":
             s, o, k = _scores_and_outcomes(probs, labels, self.scope)
@@ -261,12 +262,12 @@ class HistogramBinning:
         y = as_label_array(labels, "labels", n_classes=p2.shape[1])
         check_same_length(probs=p2, labels=y)
         fitted = [self._fit_one(p2[:, c], (y == c).astype(np.float64)) for c in range(p2.shape[1])]
-        self.edges_ = [e for e, _ in fitted]
-        self.values_ = [v for _, v in fitted]
+        self.edges_ = [e for e, _ in fitted]  # type: ignore[assignment]
+        self.values_ = [v for _, v in fitted]  # type: ignore[assignment]
         self.n_classes_ = p2.shape[1]
         return self
 
-    def transform(self, probs: Any) -> np.ndarray:
+    def transform(self, probs: npt.ArrayLike) -> np.ndarray:
         """Calibrated scores: (N,) for top_label / positive_class, (N, K) for classwise."""
         _not_fitted(self, "values_")
         if self.scope != "classwise":
@@ -326,7 +327,7 @@ class PlattScaling:
         self.smooth_targets = check_bool(smooth_targets, "smooth_targets")
         self.scope = check_option(scope, "scope", ("positive_class", "top_label"))
 
-    def fit(self, probs: Any, labels: Any) -> PlattScaling:
+    def fit(self, probs: npt.ArrayLike, labels: npt.ArrayLike) -> PlattScaling:
         s, o, k = _scores_and_outcomes(probs, labels, self.scope)
         x = _logit(s)
         pos = o > 0.5
@@ -374,7 +375,7 @@ class PlattScaling:
         self.n_classes_ = k
         return self
 
-    def transform(self, probs: Any) -> np.ndarray:
+    def transform(self, probs: npt.ArrayLike) -> np.ndarray:
         """σ(a·logit(s) + b) as (N,)."""
         _not_fitted(self, "slope_")
         s = _transform_scores(probs, self.scope, self.n_classes_)
@@ -401,7 +402,7 @@ class IsotonicCalibration:
     def __init__(self, scope: str = "positive_class") -> None:
         self.scope = check_option(scope, "scope", ("positive_class", "top_label"))
 
-    def fit(self, probs: Any, labels: Any) -> IsotonicCalibration:
+    def fit(self, probs: npt.ArrayLike, labels: npt.ArrayLike) -> IsotonicCalibration:
         from sklearn.isotonic import IsotonicRegression
 
         s, o, k = _scores_and_outcomes(probs, labels, self.scope)
@@ -409,7 +410,7 @@ class IsotonicCalibration:
         self.n_classes_ = k
         return self
 
-    def transform(self, probs: Any) -> np.ndarray:
+    def transform(self, probs: npt.ArrayLike) -> np.ndarray:
         """The isotonic map of the scores, (N,)."""
         _not_fitted(self, "regressor_")
         s = _transform_scores(probs, self.scope, self.n_classes_)

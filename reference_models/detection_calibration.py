@@ -1,9 +1,9 @@
-"""Post-hoc calibration of a large-vocabulary detector's scores (detection.md §8).
+"""Post-hoc calibration of a detector's scores (LVIS or COCO ground truth).
 
 Dave, Dollár, Ramanan, Kirillov & Girshick, "Evaluating Large-Vocabulary Object
 Detectors: The Devil is in the Details", arXiv 2102.01066 (``scripts/train_calibration.py``):
-label the detections of a training results file TP / FP with the LVIS matching at one
-IoU threshold, fit a calibrator of P(TP | score) per class, per frequency group or
+label the detections of a training results file TP / FP with the LVIS (or COCO)
+matching at one IoU threshold, fit a calibrator of P(TP | score) per class, per frequency group or
 overall, and apply it to another results file. Calibration re-ranks detections *across*
 classes, which is what AP-Pool rewards; a strictly increasing per-class map with exact
 tie breaking leaves every class's ranking, hence per-class AP and AP-Fixed, unchanged.
@@ -16,12 +16,16 @@ The calibrators are those of :mod:`reference_models.calibrators` on the 1-D scor
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from metrics.core.errors import InputError
 from metrics.core.validation import as_float_array, check_bool, check_int, check_option, check_same_length
+from metrics.detection import FREQUENCIES, detection_categories, iter_detection_chunks, label_detections
+from metrics.detection.inputs import GroundTruthInput, ResultsInput
 from reference_models.calibrators import HistogramBinning, IsotonicCalibration, PlattScaling, TemperatureScaling
 
 __all__ = ["DetectionCalibrator"]
@@ -29,7 +33,9 @@ __all__ = ["DetectionCalibrator"]
 METHODS = ("histogram", "platt", "isotonic", "temperature")
 PER = ("class", "frequency", "overall")
 STRATEGIES = ("zero", "keep", "frequency")
-_FREQS = ("r", "c", "f")
+_FREQS = FREQUENCIES
+Strategy = Literal["zero", "keep", "frequency"]
+_Calibrator = HistogramBinning | PlattScaling | IsotonicCalibration | TemperatureScaling
 
 
 def _logit(s: np.ndarray) -> np.ndarray:
@@ -77,6 +83,9 @@ class DetectionCalibrator:
     method : {"histogram", "platt", "isotonic", "temperature"}
     per : {"class", "frequency", "overall"}
         One calibrator per category, per LVIS frequency group (r, c, f), or one for all.
+        COCO ground truth has no frequency groups: ``per="frequency"`` is refused, and
+        the ``"frequency"`` fallback of ``no_tp`` / ``missing`` uses the overall
+        calibrator.
     n_bins : int
         Equal-width bins of ``histogram`` (20).
     no_tp, missing : {"zero", "keep", "frequency"}
@@ -104,8 +113,9 @@ class DetectionCalibrator:
     >>> cal.fit(gt, train_results).transform(test_results)[0]["score"]      # doctest: +SKIP
     """
 
-    def __init__(self, method: str = "histogram", per: str = "class", n_bins: int = 20, no_tp: str = "zero",
-                 missing: str = "zero", maintain_rank: bool = True) -> None:
+    def __init__(self, method: Literal["histogram", "platt", "isotonic", "temperature"] = "histogram",
+                 per: Literal["class", "frequency", "overall"] = "class", n_bins: int = 20,
+                 no_tp: Strategy = "zero", missing: Strategy = "zero", maintain_rank: bool = True) -> None:
         self.method = check_option(method, "method", METHODS)
         self.per = check_option(per, "per", PER)
         self.n_bins = check_int(n_bins, "n_bins", min_value=1)
@@ -118,7 +128,7 @@ class DetectionCalibrator:
                 f"no_tp={self.no_tp!r}, missing={self.missing!r}, maintain_rank={self.maintain_rank})")
 
     # ------------------------------------------------------------------ one calibrator
-    def _fit_one(self, s: np.ndarray, m: np.ndarray):
+    def _fit_one(self, s: np.ndarray, m: np.ndarray) -> _Calibrator:
         y = m.astype(np.int64)
         if self.method == "histogram":
             return HistogramBinning(n_bins=self.n_bins, binning="uniform", scope="positive_class").fit(s, y)
@@ -128,43 +138,45 @@ class DetectionCalibrator:
             return IsotonicCalibration(scope="positive_class").fit(s, y)
         return TemperatureScaling().fit(_logit(s), y)
 
-    def _apply_one(self, cal, s: np.ndarray) -> np.ndarray:
+    def _apply_one(self, cal: _Calibrator, s: np.ndarray) -> np.ndarray:
         if self.method == "temperature":
             return cal.transform(_logit(s))
         return cal.transform(s)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, gt: Any, results: Any, *, iou_threshold: float = 0.75, iou_type: str = "bbox",
-            dets_per_cat: int = 10000) -> DetectionCalibrator:
-        """Label ``results`` on ``gt`` (:func:`metrics.label_detections`) and fit the calibrators."""
-        from metrics.detection._io import FREQUENCIES, load_gt
-        from metrics.detection.audit import label_detections
-
-        g = load_gt(gt)
-        categories = {int(c): FREQUENCIES[int(f)] for c, f in zip(g.category_ids, g.category_freq)}
+    def fit(self, gt: GroundTruthInput, results: ResultsInput, *, iou_threshold: float = 0.75,
+            iou_type: Literal["bbox", "segm"] = "bbox", dets_per_cat: int = 10000,
+            dataset: Literal["auto", "lvis", "coco"] = "auto") -> DetectionCalibrator:
+        """Label ``results`` on ``gt`` (:func:`metrics.label_detections`, LVIS or COCO) and fit the calibrators."""
+        categories = detection_categories(gt, dataset=dataset)
         table = label_detections(gt, results, iou_threshold=iou_threshold, iou_type=iou_type,
-                                 dets_per_cat=dets_per_cat)
+                                 dets_per_cat=dets_per_cat, dataset=dataset)
         return self.fit_labels(table["category_id"].to_numpy(), table["score"].to_numpy(),
                                table["matched"].to_numpy(), categories)
 
-    def fit_labels(self, category_ids: Any, scores: Any, matched: Any, categories: dict) -> DetectionCalibrator:
-        """Fit on already-labelled detections; ``categories`` maps every category id to r / c / f."""
+    def fit_labels(self, category_ids: npt.ArrayLike, scores: npt.ArrayLike, matched: npt.ArrayLike,
+                   categories: Mapping[int, str | None]) -> DetectionCalibrator:
+        """Fit on already-labelled detections; ``categories`` maps every category id to r / c / f (None: COCO)."""
         cats = _as_ids(category_ids, "category_ids")
         s = as_float_array(scores, "scores", ndim=1, min_value=0.0, max_value=1.0, allow_empty=True,
                            what="scores")
         m = np.asarray(as_float_array(matched, "matched", ndim=1, allow_empty=True, what="0/1 flags")) > 0.5
         check_same_length(category_ids=cats, scores=s, matched=m)
-        if not isinstance(categories, dict) or not categories:
+        if not isinstance(categories, Mapping) or not categories:
             raise InputError("categories must be a non-empty dict of category id → frequency ('r', 'c', 'f')")
         for cid, fr in categories.items():
-            check_option(fr, f"categories[{cid}]", _FREQS)
+            check_option(fr, f"categories[{cid}]", (*_FREQS, None))
+        if self.per == "frequency" and any(fr is None for fr in categories.values()):
+            raise InputError("per='frequency' needs LVIS categories with a frequency; COCO ground truth has none "
+                             "(use per='class' or per='overall')")
         known = np.array([int(c) for c in categories], dtype=np.int64)
         unknown = ~np.isin(cats, known)
         if unknown.any():
             raise InputError(f"category_ids must be categories of the ground truth; {int(cats[unknown][0])} is not")
-        self.categories_ = {int(c): str(fr) for c, fr in sorted(categories.items(), key=lambda kv: int(kv[0]))}
-        freq_of = np.array([self.categories_[int(c)] for c in cats], dtype="<U1")
-        self.calibrators_: dict[str, Any] = {}
+        self.categories_ = {int(c): (None if fr is None else str(fr))
+                            for c, fr in sorted(categories.items(), key=lambda kv: int(kv[0]))}
+        freq_of = np.array([self.categories_[int(c)] or "" for c in cats], dtype="<U1")
+        self.calibrators_: dict[str, _Calibrator] = {}
         status: dict[str, str] = {}  # group key → "fit" / "no_tp" / "missing"
 
         def fit_group(key: str, rows: np.ndarray) -> str:
@@ -181,10 +193,10 @@ class DetectionCalibrator:
         for fr in _FREQS:
             fit_group(f"frequency:{fr}", freq_of == fr)
 
-        def fallback(fr: str, strategy: str) -> str:
+        def fallback(fr: str | None, strategy: str) -> str:
             if strategy != "frequency":
                 return strategy
-            if status[f"frequency:{fr}"] == "fit":
+            if fr is not None and status[f"frequency:{fr}"] == "fit":
                 return f"frequency:{fr}"
             if status["overall"] == "fit":
                 return "overall"
@@ -225,7 +237,7 @@ class DetectionCalibrator:
         return self
 
     # ------------------------------------------------------------------ transform
-    def transform_scores(self, category_ids: Any, scores: Any) -> np.ndarray:
+    def transform_scores(self, category_ids: npt.ArrayLike, scores: npt.ArrayLike) -> np.ndarray:
         """Calibrated scores (N,) of detections given as arrays (category id, score in [0, 1])."""
         if not hasattr(self, "assignment_"):
             raise InputError("DetectionCalibrator is not fitted; call fit(...) first")
@@ -260,12 +272,10 @@ class DetectionCalibrator:
             out = rank_preserving(out, s)
         return out
 
-    def transform(self, results: Any) -> list[dict]:
+    def transform(self, results: ResultsInput) -> list[dict]:
         """New detection dicts with calibrated ``score`` (``results``: list of dicts or a JSON / JSONL path)."""
-        from metrics.detection._io import _result_chunks
-
-        records = [d for chunk in _result_chunks(results) for d in chunk]
-        for i, d in enumerate(records[:1] + records[-1:]):
+        records = [d for chunk in iter_detection_chunks(results) for d in chunk]  # type: ignore[arg-type]
+        for _i, d in enumerate(records[:1] + records[-1:]):
             if not isinstance(d, dict):
                 raise InputError(f"results must hold detection dicts; found {type(d).__name__}")
         try:
@@ -279,7 +289,7 @@ class DetectionCalibrator:
         return [{**d, "score": float(v)} for d, v in zip(records, new)]
 
 
-def _as_ids(values: Any, name: str) -> np.ndarray:
+def _as_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(values) if not hasattr(values, "to_numpy") else values.to_numpy()
     if arr.ndim != 1:
         raise InputError(f"{name} must be a 1-D array of integer category ids; got shape {arr.shape}")

@@ -11,15 +11,22 @@ becomes exactly 0 and the model keeps learning.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from metrics.core.errors import InputError
+from metrics.core.progress import Progress, progress_reporter
 from metrics.core.report import Report
 from metrics.core.validation import check_fraction, check_int, check_option, check_positive
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["ModularAdditionTask", "GrokkingMLP", "GrokkingHistory", "run_grokking"]
 
@@ -35,8 +42,8 @@ class ModularAdditionTask:
         self.p = check_int(p, "p", min_value=2)
         self.train_fraction = check_fraction(train_fraction, "train_fraction")
         self.seed = check_int(seed, "seed", min_value=0)
-        a, b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
-        a, b = a.ravel(), b.ravel()
+        grid_a, grid_b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+        a, b = grid_a.ravel(), grid_b.ravel()
         x = np.zeros((p * p, 2 * p), dtype=np.float32)
         x[np.arange(p * p), a] = 1.0
         x[np.arange(p * p), p + b] = 1.0
@@ -79,7 +86,7 @@ class GrokkingMLP(nn.Sequential):
 class GrokkingHistory(Report):
     """Logged signals of :func:`run_grokking`, one entry per logged step."""
 
-    config: dict[str, Any]
+    config: dict[str, object]
     step: list[int]
     loss: list[float]
     train_accuracy: list[float]
@@ -96,30 +103,56 @@ class GrokkingHistory(Report):
         return pd.DataFrame({k: getattr(self, k) for k in ("step", "loss", "train_accuracy", "test_accuracy",
                                                             "sc_fraction", "zero_loss_fraction", "nlm_cos")})
 
-    def plot(self, ax=None):
-        """Test/train accuracy, float32 softmax-collapse fraction and NLM cosine over steps."""
+    def plot(self, ax: Axes | None = None) -> Axes | Figure:
+        """Two panels: accuracies, Softmax Collapse / zero-loss fractions and the NLM cosine
+        (all in [0, 1] or [-1, 1]) over steps; and the training loss on a log scale. With
+        ``ax`` given, the first panel is drawn there and the loss on a twin log axis.
+        Returns the Figure (``ax=None``) or ``ax``."""
         import matplotlib.pyplot as plt
 
+        fig = None
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4))
+            fig, (ax, ax_loss) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True,
+                                              gridspec_kw={"height_ratios": [3, 2]})
+        else:
+            ax_loss = ax.twinx()
         nlm = [np.nan if v is None else v for v in self.nlm_cos]
-        ax.plot(self.step, self.test_accuracy, label="test accuracy", lw=2)
-        ax.plot(self.step, self.train_accuracy, label="train accuracy", lw=1, ls=":")
-        ax.plot(self.step, self.sc_fraction, label="softmax collapse fraction (float32)", lw=2)
-        ax.plot(self.step, self.zero_loss_fraction, label="zero-loss fraction (trained loss)", lw=1, ls="--")
-        ax.plot(self.step, nlm, label="NLM cosine cos(-grad, θ)", lw=1)
-        ax.set_xlabel("step")
-        ax.set_ylim(-1.05, 1.05)
+        ax.plot(self.step, self.test_accuracy, label="test accuracy", lw=2, color="tab:green")
+        ax.plot(self.step, self.train_accuracy, label="train accuracy", lw=1.2, ls=":", color="tab:green")
+        ax.plot(self.step, self.sc_fraction, label="Softmax Collapse fraction (float32, label-free)", lw=2,
+                color="tab:red")
+        ax.plot(self.step, self.zero_loss_fraction, label="fraction of samples with loss exactly 0", lw=1.2,
+                ls="--", color="tab:orange")
+        ax.plot(self.step, nlm, label="NLM cosine cos(−∇L, θ)", lw=1.2, color="tab:purple")
+        lo = -0.05 if all(v is None or v >= 0 for v in self.nlm_cos) else -1.05
+        ax.set_ylim(lo, 1.05)
+        ax.set_ylabel("accuracy / fraction / cosine")
+        ax.axhline(0.0, color="grey", lw=0.5)
         cfg = self.config
-        ax.set_title(f"modular addition p={cfg['p']}: {cfg['loss']}, {cfg['optimizer']}, wd={cfg['weight_decay']}")
-        ax.legend(loc="lower left", fontsize=8)
+        ax.set_title(f"modular addition p={cfg['p']}: {cfg['loss']}, {cfg['optimizer']}, "
+                     f"weight decay {cfg['weight_decay']:g}")
+        ax.legend(loc="center right", fontsize=8, framealpha=0.9)
+        losses = np.asarray(self.loss, dtype=float)
+        shown = np.where(losses > 0, losses, np.nan)  # an exactly-zero loss cannot be drawn on a log axis
+        ax_loss.plot(self.step, shown, color="black", lw=1.5, label="training loss (mean)")
+        ax_loss.set_yscale("log")
+        ax_loss.set_ylabel("training loss (log scale)")
+        ax_loss.set_xlabel("step")
+        if fig is not None:
+            ax_loss.legend(loc="upper right", fontsize=8)
+            ax.set_xlabel("")
+            fig.tight_layout()
+            return fig
+        ax.set_xlabel("step")
         return ax
 
 
-def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: int = 4000, lr: float = 1e-3,
+def run_grokking(loss: Literal["softmax_ce", "stablemax_ce"] = "softmax_ce", *,
+                 optimizer: Literal["adamw", "perp_adamw"] = "adamw", steps: int = 4000, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.98), weight_decay: float = 0.0, log_every: int = 100,
                  seed: int = 0, p: int = 53, train_fraction: float = 0.7, width: int = 200, depth: int = 2,
-                 callback=None) -> GrokkingHistory:
+                 progress: Progress = False,
+                 callback: Callable[[dict[str, object]], object] | None = None) -> GrokkingHistory:
     """Train the reference MLP on modular addition, full batch, float32, and log the signals.
 
     Parameters
@@ -135,8 +168,11 @@ def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: i
         Log every this many steps (and at the last step).
     p, train_fraction, width, depth
         The task and model (:class:`ModularAdditionTask`, :class:`GrokkingMLP`).
+    progress : bool or callable
+        ``True`` shows a progress bar over the steps; a callable is called as
+        ``progress(steps_done, steps)`` after every step.
     callback : callable, optional
-        Called with each logged row (a dict), e.g. to update a progress bar.
+        Deprecated (use ``progress``): called with each logged row (a dict).
 
     Logged per step: the trained loss, train/test accuracy, the label-free float32
     Softmax Collapse fraction of the training logits (the model has no dropout or
@@ -149,10 +185,14 @@ def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: i
     """
     import time
 
-    from diagnostics.collapse import SoftmaxCollapseMonitor, zero_loss_fraction
+    from diagnostics import SoftmaxCollapseMonitor, zero_loss_fraction
     from reference_models.perpgrad import PerpGrad
     from reference_models.stablemax_loss import StableMaxCrossEntropy
 
+    if callback is not None:
+        warnings.warn("run_grokking(callback=...) is deprecated; use progress= instead (a bar with True, or "
+                      "progress(steps_done, steps)); the logged rows are in the returned history",
+                      DeprecationWarning, stacklevel=2)
     check_option(loss, "loss", ("softmax_ce", "stablemax_ce"))
     check_option(optimizer, "optimizer", ("adamw", "perp_adamw"))
     steps = check_int(steps, "steps", min_value=1)
@@ -165,7 +205,7 @@ def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = GrokkingMLP(task.p, width=width, depth=depth)
-    opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=tuple(betas),
+    opt: torch.optim.Optimizer = torch.optim.AdamW(model.parameters(), lr=lr, betas=(float(betas[0]), float(betas[1])),
                                                    weight_decay=weight_decay)
     if optimizer == "perp_adamw":
         opt = PerpGrad(opt)
@@ -178,6 +218,7 @@ def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: i
                                              "sc_fraction", "zero_loss_fraction", "nlm_cos")}
     start = time.perf_counter()
     x, y = task.x_train, task.y_train
+    reporter = progress_reporter(progress, steps, "grokking")
     for step in range(steps):
         logits = model(x)
         losses = loss_fn(logits, y)
@@ -191,7 +232,7 @@ def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: i
                 record = monitor.compute(logits=logits, model=model)
             with torch.no_grad():
                 test_acc = float((model(task.x_test).argmax(1) == task.y_test).float().mean())
-            row = {"step": step, "loss": float(total.detach()), "train_accuracy": float((logits.argmax(1) == y).float().mean()),
+            row: dict[str, object] = {"step": step, "loss": float(total.detach()), "train_accuracy": float((logits.argmax(1) == y).float().mean()),
                    "test_accuracy": test_acc, "sc_fraction": record["collapse_fraction"],
                    "zero_loss_fraction": zero_loss_fraction(losses.detach()), "nlm_cos": record["nlm_cos"]}
             for k, v in row.items():
@@ -199,7 +240,9 @@ def run_grokking(loss: str = "softmax_ce", *, optimizer: str = "adamw", steps: i
             if callback is not None:
                 callback(row)
         opt.step()
-    config = {"loss": loss, "optimizer": optimizer, "steps": steps, "lr": lr, "betas": list(betas),
+        reporter.update(1)
+    reporter.close()
+    config: dict[str, object] = {"loss": loss, "optimizer": optimizer, "steps": steps, "lr": lr, "betas": list(betas),
               "weight_decay": weight_decay, "log_every": log_every, "seed": seed, "p": task.p,
               "train_fraction": task.train_fraction, "width": width, "depth": depth}
     return GrokkingHistory(config, **rows, seconds=time.perf_counter() - start, monitor_seconds=monitor.seconds)

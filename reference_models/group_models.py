@@ -1,4 +1,4 @@
-"""One judgment-prediction model per group, for LInCo (see :mod:`metrics.linco`).
+"""One judgment-prediction model per group, for LInCo (see :func:`metrics.linco`).
 
 Each group's model stands in for "the judges of that group": it is trained on that
 group's cases only, and all K models then judge the same cases. The built-in models
@@ -8,14 +8,14 @@ are scikit-learn's own ``Ridge`` and ``LogisticRegression``; text facts go throu
 
 :func:`make_linco_synthetic` generates cases with an injected group-dependent label
 bias (the paper's validation design as described in ``docs/linco.md``; details ours),
-and :func:`linco_synthetic_experiment` runs that validation.
+and :func:`reference_models.linco_synthetic_experiment` runs that validation.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ __all__ = [
     "TorchEstimator",
     "fit_group_models",
     "linco_sample_path",
-    "linco_synthetic_experiment",
     "make_linco_synthetic",
     "make_text_model",
 ]
@@ -392,11 +391,13 @@ class TorchEstimator:
             if self.task == "regression":
                 target = torch.as_tensor(np.asarray(y, dtype=np.float64)).reshape(-1, 1)
                 self.classes_ = None
-                n_out, loss_fn = 1, torch.nn.functional.mse_loss
+                n_out = 1
+                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = torch.nn.functional.mse_loss
             else:
                 self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
                 target = torch.as_tensor(codes, dtype=torch.long)
-                n_out, loss_fn = len(self.classes_), torch.nn.functional.cross_entropy
+                n_out = len(self.classes_)
+                loss_fn = torch.nn.functional.cross_entropy
             self.module_ = self.module_factory(Xt.shape[1], n_out).to(torch.float64)
         finally:
             torch.random.set_rng_state(gen_state)
@@ -418,6 +419,7 @@ class TorchEstimator:
             out = self.module_(Xt).numpy()
         if self.task == "regression":
             return out[:, 0]
+        assert self.classes_ is not None  # set by fit() for classification
         return self.classes_[out.argmax(axis=1)]
 
 
@@ -469,38 +471,6 @@ def make_linco_synthetic(level: float, *, task: str = "regression", n_groups: in
     u = rng.uniform(size=n)
     y0 = np.argmax(X @ W + gumbel, axis=1).astype(np.int64)
     return X, np.where(u < level, groups % n_classes, y0), groups
-
-
-def linco_synthetic_experiment(levels: Sequence[float] = (0.0, 0.15, 0.3, 0.45), seeds: Sequence[int] = (0, 1, 2),
-                               *, task: str = "regression", dispersions: Sequence[str] | None = None,
-                               n_repeats: int = 5, **synthetic_options: Any):
-    """The synthetic validation: corrected LInCo against the injected bias level.
-
-    For every seed and level, generates :func:`make_linco_synthetic` cases (generator
-    and split share the seed) and runs :func:`reference_models.linco_from_data` with its
-    defaults (``target_transform="log1p"`` for regression). Returns a DataFrame with
-    columns ``seed, level, dispersion, value, raw, baseline, ci_low, ci_high``.
-    """
-    import pandas as pd
-
-    from metrics.group_consistency import LINCO_CLASSIFICATION_DISPERSIONS, LINCO_REGRESSION_DISPERSIONS
-    from reference_models.linco_pipeline import linco_from_data
-
-    check_option(task, "task", ("regression", "classification"))
-    if dispersions is None:
-        dispersions = LINCO_REGRESSION_DISPERSIONS if task == "regression" else LINCO_CLASSIFICATION_DISPERSIONS
-    extra = {"target_transform": "log1p"} if task == "regression" else {}
-    rows = []
-    for seed in seeds:
-        for level in levels:
-            X, y, groups = make_linco_synthetic(level, task=task, seed=seed, **synthetic_options)
-            for dispersion in dispersions:
-                rep = linco_from_data(X, y, groups, task=task, dispersion=dispersion, n_repeats=n_repeats,
-                                      seed=seed, **extra)
-                rows.append({"seed": seed, "level": float(level), "dispersion": dispersion, "value": rep.value,
-                             "raw": rep.raw, "baseline": rep.baseline, "ci_low": rep.ci_low,
-                             "ci_high": rep.ci_high})
-    return pd.DataFrame(rows)
 
 
 def linco_sample_path() -> Path:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from metrics.core.validation import check_fraction, check_int, check_option
 from metrics.group_consistency import (
+    LINCO_CLASSIFICATION_DISPERSIONS,
+    LINCO_REGRESSION_DISPERSIONS,
     LincoReport,
     as_prediction_matrix,
     check_task,
@@ -20,8 +22,20 @@ from metrics.group_consistency import (
     per_case_values,
     resolve_dispersion,
 )
+from reference_models.group_models import (
+    as_features,
+    as_group_labels,
+    as_targets,
+    check_seed,
+    fit_group_models,
+    index_groups,
+    make_linco_synthetic,
+    resolve_model,
+    resolve_target_transform,
+    take_rows,
+)
 
-__all__ = ["linco_from_data"]
+__all__ = ["linco_from_data", "linco_synthetic_experiment"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,23 +58,10 @@ def group_predictions(X: Any, y: Any, groups: Any, *, task: str = "regression", 
                       test_size: float = 0.2, baseline: str | None = "random_split", n_repeats: int = 5,
                       target_transform: str | None = None, seed: int = 0) -> GroupPredictions:
     """Steps 1-4 of :func:`linco_from_data`: every prediction matrix, before any dispersion."""
-    from reference_models.group_models import (
-        as_features,
-        as_group_labels,
-        as_targets,
-        check_seed,
-        fit_group_models,
-        index_groups,
-        resolve_model,
-        take_rows,
-    )
-
     task = check_task(task)
     if model is None:
         model = "ridge" if task == "regression" else "logistic"
     # validate model / task / transform up front (fit_group_models checks them again)
-    from reference_models.group_models import resolve_target_transform
-
     _, _, kind = resolve_model(model, task)
     resolve_target_transform(target_transform, task, kind)
     test_size = check_fraction(test_size, "test_size")
@@ -190,3 +191,32 @@ def linco_from_data(X: Any, y: Any, groups: Any, *, task: str = "regression", mo
     preds = group_predictions(X, y, groups, task=task, model=model, test_size=test_size, baseline=baseline,
                               n_repeats=n_repeats, target_transform=target_transform, seed=seed)
     return report_from_predictions(preds, dispersion=dispersion, baseline_mode=baseline_mode, ci_level=ci_level)
+
+
+def linco_synthetic_experiment(levels: Sequence[float] = (0.0, 0.15, 0.3, 0.45), seeds: Sequence[int] = (0, 1, 2),
+                               *, task: str = "regression", dispersions: Sequence[str] | None = None,
+                               n_repeats: int = 5, **synthetic_options: Any):
+    """The synthetic validation: corrected LInCo against the injected bias level.
+
+    For every seed and level, generates :func:`make_linco_synthetic` cases (generator
+    and split share the seed) and runs :func:`reference_models.linco_from_data` with its
+    defaults (``target_transform="log1p"`` for regression). Returns a DataFrame with
+    columns ``seed, level, dispersion, value, raw, baseline, ci_low, ci_high``.
+    """
+    import pandas as pd
+
+    check_option(task, "task", ("regression", "classification"))
+    if dispersions is None:
+        dispersions = LINCO_REGRESSION_DISPERSIONS if task == "regression" else LINCO_CLASSIFICATION_DISPERSIONS
+    extra: dict[str, Any] = {"target_transform": "log1p"} if task == "regression" else {}
+    rows = []
+    for seed in seeds:
+        for level in levels:
+            X, y, groups = make_linco_synthetic(level, task=task, seed=seed, **synthetic_options)
+            for dispersion in dispersions:
+                rep = linco_from_data(X, y, groups, task=task, dispersion=dispersion, n_repeats=n_repeats,
+                                      seed=seed, **extra)
+                rows.append({"seed": seed, "level": float(level), "dispersion": dispersion, "value": rep.value,
+                             "raw": rep.raw, "baseline": rep.baseline, "ci_low": rep.ci_low,
+                             "ci_high": rep.ci_high})
+    return pd.DataFrame(rows)

@@ -1,4 +1,4 @@
-"""Reference online learners, the regret-loss, and a reference regret experiment.
+"""Reference online learners and a reference regret experiment.
 
 Learners (full information) expose ``policy() -> (A,)`` for the coming round,
 ``update(loss_vector)`` and ``reset()``. Bandit learners (``feedback = "bandit"``)
@@ -10,30 +10,56 @@ measured by :mod:`metrics.regret`, which is vectorised.
 References: Freund & Schapire 1997 (Hedge); Cesa-Bianchi & Lugosi 2006, Thm 2.2 (Hedge's
 bound √(T ln A / 2) with η = √(8 ln A / T) for losses in [0, 1]); Shalev-Shwartz 2012
 (FTRL); Auer, Cesa-Bianchi, Freund & Schapire 2002 (EXP3); Deb et al. arXiv:2312.07145
-(neural contextual bandits); Park et al., ICLR 2025 (regret-loss).
+(neural contextual bandits). The differentiable regret-loss is in :mod:`reference_models.regret_losses`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from metrics.core.errors import InputError
+from metrics.core.options import validate_options
 from metrics.core.report import Report
 from metrics.core.validation import (
     as_float_array,
     as_generator,
     check_fraction,
     check_int,
-    check_option,
     check_positive,
 )
-from metrics.regret import cce_gap, game_regret, no_regret_test, regret_curve
-from metrics.regret._core import as_losses, regret_from_sums
+from metrics.regret import (
+    as_losses,
+    cce_gap,
+    game_regret,
+    no_regret_test,
+    regret_curve,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+Regularizer = Literal["entropy", "euclidean"]
+
+
+class OnlineLearner(Protocol):
+    """What :func:`run` and :func:`play_repeated_game` need: the number of actions, the feedback
+    (``"full"``: ``update(loss_vector)``; ``"bandit"``: ``update(action, loss)``), the coming
+    policy and a reset."""
+
+    n: int
+    feedback: str
+
+    def policy(self) -> np.ndarray: ...
+
+    def update(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def reset(self) -> None: ...
+
 
 __all__ = [
     "Hedge",
@@ -43,8 +69,6 @@ __all__ = [
     "NeuralEpsilonGreedy",
     "run",
     "play_repeated_game",
-    "expected_regret",
-    "regret_loss",
     "RegretExperimentResult",
     "run_regret_experiment",
 ]
@@ -73,7 +97,7 @@ def _project_simplex(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - theta, 0.0)
 
 
-def _loss_vector(loss: Any, n: int) -> np.ndarray:
+def _loss_vector(loss: npt.ArrayLike, n: int) -> np.ndarray:
     vec = as_float_array(loss, "loss_vector", ndim=1, what="losses")
     if vec.shape[0] != n:
         raise InputError(f"loss_vector must have one entry per action ({n}); got {vec.shape[0]}")
@@ -91,7 +115,11 @@ class _FullInformation:
         """Forget all losses seen."""
         self.cumulative_loss = np.zeros(self.n)
 
-    def update(self, loss_vector: Any) -> None:
+    def policy(self) -> np.ndarray:
+        """The policy for the coming round (implemented by each learner)."""
+        raise NotImplementedError
+
+    def update(self, loss_vector: npt.ArrayLike) -> None:
         """Observe the full loss vector ℓ_t (shape (A,))."""
         self._observe(_loss_vector(loss_vector, self.n))
 
@@ -136,9 +164,10 @@ class FTRL(_FullInformation):
     ``"euclidean"``: :math:`\pi_t = \Pi_\Delta(-\eta L_{t-1})`, the Euclidean projection onto the simplex.
     """
 
-    def __init__(self, n: int, *, eta: float, regularizer: str = "entropy") -> None:
+    @validate_options
+    def __init__(self, n: int, *, eta: float, regularizer: Regularizer = "entropy") -> None:
         self.eta = check_positive(eta, "eta")
-        self.regularizer = check_option(regularizer, "regularizer", ("entropy", "euclidean"))
+        self.regularizer = regularizer
         super().__init__(n)
 
     def policy(self) -> np.ndarray:
@@ -188,7 +217,7 @@ class EXP3:
         self.estimated_loss = estimate
 
 
-def run(learner: Any, losses: Any, *, seed: Any = 0) -> tuple[np.ndarray, np.ndarray]:
+def run(learner: OnlineLearner, losses: npt.ArrayLike, *, seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray]:
     """Play an oblivious loss sequence (T, A); return the policies (T, A) and sampled actions (T,).
 
     a_t is drawn with ``numpy.random.default_rng(seed).choice(A, p=π_t)``; full-information
@@ -214,7 +243,8 @@ def run(learner: Any, losses: Any, *, seed: Any = 0) -> tuple[np.ndarray, np.nda
     return policies, actions
 
 
-def play_repeated_game(learner_row: Any, learner_col: Any, payoff_row: Any, payoff_col: Any,
+def play_repeated_game(learner_row: OnlineLearner, learner_col: OnlineLearner, payoff_row: npt.ArrayLike,
+                       payoff_col: npt.ArrayLike,
                        n_rounds: int) -> tuple[np.ndarray, np.ndarray]:
     r"""Self-play of two full-information learners; each sees the expected loss vector of the other's policy.
 
@@ -270,7 +300,7 @@ class NeuralEpsilonGreedy:
         self.rng = np.random.default_rng(self.seed)
         self.rounds = 0
 
-    def predict(self, contexts: Any) -> np.ndarray:
+    def predict(self, contexts: npt.ArrayLike) -> np.ndarray:
         """f(x_a) for every arm's context (A, d)."""
         import torch
 
@@ -278,7 +308,7 @@ class NeuralEpsilonGreedy:
         with torch.no_grad():
             return self.model(torch.as_tensor(x, dtype=torch.float32)).squeeze(-1).double().numpy()
 
-    def select(self, contexts: Any) -> int:
+    def select(self, contexts: npt.ArrayLike) -> int:
         """The arm to play given the contexts x_{t,a} (shape (A, d))."""
         x = as_float_array(contexts, "contexts", ndim=2)
         if x.shape != (self.n_arms, self.context_dim):
@@ -291,7 +321,7 @@ class NeuralEpsilonGreedy:
             return int(self.rng.integers(self.n_arms))
         return int(np.argmax(self.predict(x)))
 
-    def update(self, context: Any, reward: float) -> None:
+    def update(self, context: npt.ArrayLike, reward: float) -> None:
         """Store (x_{t,a_t}, r_t) and take one Adam step on the buffer's mean squared error."""
         import torch
 
@@ -310,71 +340,6 @@ class NeuralEpsilonGreedy:
         self.optimizer.step()
 
 
-# ----------------------------------------------------------------------------- regret-loss
-
-
-def expected_regret(losses: Any, policies: Any):
-    r"""Expected external regret of N runs, differentiable in the policies.
-
-    ``losses`` and ``policies`` are (N, T, A) torch tensors (or arrays); returns (N,):
-    :math:`\sum_t\langle\ell_t,\pi_t\rangle - \min_i\sum_t\ell_t(i)`, the same formula as
-    :func:`metrics.external_regret` (the min term is constant in the policies).
-    """
-    import torch
-
-    lo = losses if isinstance(losses, torch.Tensor) else torch.as_tensor(np.asarray(losses), dtype=torch.float64)
-    pi = policies if isinstance(policies, torch.Tensor) else torch.as_tensor(np.asarray(policies), dtype=torch.float64)
-    if lo.ndim != 3 or pi.shape != lo.shape:
-        raise InputError(f"losses and policies must both be (N, T, A) tensors of one shape; got "
-                         f"{tuple(lo.shape)} and {tuple(pi.shape)}")
-    if not bool(torch.isfinite(lo).all()):
-        raise InputError("losses must be finite; found NaN or inf")
-    if not bool(torch.isfinite(pi).all()):
-        raise InputError("policies must be finite; found NaN or inf")
-    return regret_from_sums((lo * pi).sum(dim=(-2, -1)), lo.sum(dim=-2))
-
-
-def _relu2(x):
-    import torch
-
-    return torch.clamp(x, min=0.0) ** 2
-
-
-def regret_loss(regrets: Any, *, h: str | Callable = "identity", k: float = 0.0):
-    r"""Regret-loss of Park et al. (ICLR 2025): :math:`\mathcal L = \sum_j h(R_j) f(R_j,k) / \sum_j f(R_j,k)`.
-
-    With f(x, k) = exp(kx) the weights are ``torch.softmax(k * R)`` (max-shifted, so large k is
-    safe): k = 0 is the mean of h(R_j); ``k=float("inf")`` is h(max_j R_j) with the gradient
-    flowing to the argmax. ``h`` is ``"identity"``, ``"relu2"`` (max(0, x)²) or a callable.
-    The h·f form and k = 0 as the mean are from the paper; f = exp, the h options and the
-    defaults are our (unverified) choices.
-
-    Parameters
-    ----------
-    regrets : torch.Tensor, shape (N,)
-        Regrets of N runs (e.g. :func:`expected_regret`).
-    """
-    import torch
-
-    if callable(h):
-        h_fn = h
-    else:
-        check_option(h, "h", ("identity", "relu2"))
-        h_fn = (lambda x: x) if h == "identity" else _relu2
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or math.isnan(k) or k < 0:
-        raise InputError(f"k must be a non-negative real number or float('inf'); got {k!r}")
-    r = regrets if isinstance(regrets, torch.Tensor) else torch.as_tensor(np.asarray(regrets, dtype=np.float64))
-    if r.ndim != 1 or r.shape[0] == 0:
-        raise InputError(f"regrets must be a non-empty 1-D tensor (N,); got shape {tuple(r.shape)}")
-    if not bool(torch.isfinite(r).all()):
-        raise InputError("regrets must be finite; found NaN or inf")
-    values = h_fn(r)
-    if math.isinf(k):
-        return values[torch.argmax(r.detach())]
-    weights = torch.softmax(k * r, dim=0)
-    return (weights * values).sum()
-
-
 # ----------------------------------------------------------------------------- reference experiment
 
 
@@ -391,7 +356,7 @@ class RegretExperimentResult(Report):
 
         return pd.DataFrame(self.rows)
 
-    def plot(self, ax=None):
+    def plot(self, ax: Axes | None = None) -> Axes:
         """R_t / t of every run against t (log x axis)."""
         import matplotlib.pyplot as plt
 
@@ -436,9 +401,8 @@ def run_regret_experiment(n_rounds: int = 2000, *, seed: int = 0, eval_every: in
     rng = as_generator(seed)
     rows, curves = [], {}
 
-    def record(name: str, losses: np.ndarray, policy=None, actions=None) -> None:
-        kwargs = {"policy": policy} if policy is not None else {"actions": actions}
-        curve = regret_curve(losses, **kwargs)
+    def record(name: str, preds: np.ndarray, losses: np.ndarray) -> None:
+        curve = regret_curve(preds, losses)
         test = no_regret_test(curve, eval_points=eval_every)
         curves[name] = curve
         rows.append({"run": name, "regret": float(curve[-1]), "regret_per_round": float(curve[-1] / n_rounds),
@@ -449,25 +413,25 @@ def run_regret_experiment(n_rounds: int = 2000, *, seed: int = 0, eval_every: in
                           ("Hedge, adversarial", Hedge(2, horizon=n_rounds)),
                           ("FTRL-euclidean, adversarial", FTRL(2, eta=math.sqrt(1.0 / n_rounds), regularizer="euclidean"))]:
         policy, _ = run(learner, adversarial, seed=seed)
-        record(name, adversarial, policy=policy)
+        record(name, policy, adversarial)
 
     uniform = rng.random((n_rounds, 5))
     policy, _ = run(Hedge(5, horizon=n_rounds), uniform, seed=seed)
-    record("Hedge, uniform A=5", uniform, policy=policy)
+    record("Hedge, uniform A=5", policy, uniform)
     policy, _ = run(FTRL(5, eta=math.sqrt(2 * math.log(5) / n_rounds) , regularizer="euclidean"), uniform, seed=seed)
-    record("FTRL-euclidean, uniform A=5", uniform, policy=policy)
+    record("FTRL-euclidean, uniform A=5", policy, uniform)
 
     bernoulli = (rng.random((n_rounds, 3)) < np.array([0.4, 0.5, 0.6])).astype(np.float64)
     _, actions = run(EXP3(3, horizon=n_rounds), bernoulli, seed=seed)
-    record("EXP3 (bandit), Bernoulli", bernoulli, actions=actions)
+    record("EXP3 (bandit), Bernoulli", actions, bernoulli)
 
     payoff_row, payoff_col = rng.random((3, 3)), rng.random((3, 3))
     p1, p2 = play_repeated_game(Hedge(3, horizon=n_rounds), Hedge(3, horizon=n_rounds), payoff_row, payoff_col,
                                 n_rounds)
-    reg_row, reg_col = game_regret(payoff_row, payoff_col, p1, p2)
-    gap_row, gap_col = cce_gap(payoff_row, payoff_col, p1, p2)
-    for name, losses, pol, reg, gap in [("Hedge self-play, row", p2 @ payoff_row.T, p1, reg_row, gap_row),
+    reg_row, reg_col = game_regret(p1, p2, payoff_row=payoff_row, payoff_col=payoff_col)
+    gap_row, gap_col = cce_gap(p1, p2, payoff_row=payoff_row, payoff_col=payoff_col)
+    for name, losses, pol, _reg, gap in [("Hedge self-play, row", p2 @ payoff_row.T, p1, reg_row, gap_row),
                                         ("Hedge self-play, col", p1 @ payoff_col, p2, reg_col, gap_col)]:
-        record(name, losses, policy=pol)
+        record(name, pol, losses)
         rows[-1]["cce_gap"] = gap
     return RegretExperimentResult(n_rounds=n_rounds, rows=rows, curves=curves)

@@ -16,6 +16,7 @@ g_out = g⊥ · ‖g‖ / (‖g⊥‖ + 1e-30) (``scope="tensor"``, ``rescale=Tr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 import torch
 
@@ -37,12 +38,12 @@ def _project(ws: list[torch.Tensor], gs: list[torch.Tensor], *, rescale: bool, e
     cdt = _compute_dtype(gs[0].dtype)
     w = [t.detach().to(cdt) for t in ws]
     g = [t.detach().to(cdt) for t in gs]
-    ww = sum((t * t).sum() for t in w)
-    wg = sum((a * b).sum() for a, b in zip(w, g))
+    ww = torch.stack([(t * t).sum() for t in w]).sum()
+    wg = torch.stack([(a * b).sum() for a, b in zip(w, g)]).sum()
     coef = wg / (ww + eps)
     g_perp = [b - coef * a for a, b in zip(w, g)]
-    g_norm = torch.sqrt(sum((t * t).sum() for t in g))
-    perp_norm = torch.sqrt(sum((t * t).sum() for t in g_perp))
+    g_norm = torch.sqrt(torch.stack([(t * t).sum() for t in g]).sum())
+    perp_norm = torch.sqrt(torch.stack([(t * t).sum() for t in g_perp]).sum())
     tol = 16 * torch.finfo(cdt).eps if parallel_tol is None else parallel_tol
     if bool(perp_norm <= tol * g_norm):  # g ∥ w: what is left is rounding noise, not a direction
         return [torch.zeros_like(t, dtype=gs[0].dtype) for t in gs]
@@ -95,7 +96,8 @@ class PerpGrad(torch.optim.Optimizer):
     >>> opt = PerpGrad(torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.98)))
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, *, rescale: bool = True, scope: str = "tensor",
+    def __init__(self, optimizer: torch.optim.Optimizer, *, rescale: bool = True,
+                 scope: Literal["tensor", "global"] = "tensor",
                  eps: float = 1e-30, parallel_tol: float | None = None):
         # Deliberately no super().__init__: every piece of optimizer state lives in the
         # wrapped instance; this object only rewrites gradients before delegating.
@@ -138,13 +140,13 @@ class PerpGrad(torch.optim.Optimizer):
     def state_dict(self):
         return self.optimizer.state_dict()
 
-    def load_state_dict(self, state_dict) -> None:
+    def load_state_dict(self, state_dict: dict[str, object]) -> None:
         self.optimizer.load_state_dict(state_dict)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none=set_to_none)
 
-    def add_param_group(self, param_group) -> None:
+    def add_param_group(self, param_group: dict[str, object]) -> None:
         self.optimizer.add_param_group(param_group)
 
     def __getstate__(self):
@@ -171,13 +173,14 @@ class PerpGrad(torch.optim.Optimizer):
         params = list(self._params_with_grad())
         if not params:
             return
-        kw = dict(rescale=self.rescale, eps=self.eps, parallel_tol=self.parallel_tol)
+        grads = [p.grad for p in params if p.grad is not None]  # every one, by _params_with_grad
+        options = {"rescale": self.rescale, "eps": self.eps, "parallel_tol": self.parallel_tol}
         if self.scope == "tensor":
-            for p in params:
-                p.grad.copy_(_project([p], [p.grad], **kw)[0])
+            for p, grad in zip(params, grads):
+                grad.copy_(_project([p], [grad], **options)[0])  # type: ignore[arg-type]
         else:
-            for p, g in zip(params, _project(params, [p.grad for p in params], **kw)):
-                p.grad.copy_(g)
+            for grad, projected in zip(grads, _project(params, grads, **options)):  # type: ignore[arg-type]
+                grad.copy_(projected)
 
     def step(self, closure: Callable[[], float] | None = None):
         loss = None

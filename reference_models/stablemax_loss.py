@@ -17,6 +17,9 @@ unclamped 1/(1 − x) is infinite and ``torch.where`` back-propagates 0·inf = N
 
 from __future__ import annotations
 
+from typing import Literal
+
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -28,7 +31,7 @@ __all__ = ["stablemax", "log_stablemax", "StableMaxCrossEntropy"]
 _DTYPES = (None, torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
 
-def _as_float_tensor(x, name: str) -> torch.Tensor:
+def _as_float_tensor(x: npt.ArrayLike | torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         from metrics.core.validation import to_numpy
 
@@ -38,7 +41,7 @@ def _as_float_tensor(x, name: str) -> torch.Tensor:
     return x
 
 
-def _check_dtype(dtype) -> None:
+def _check_dtype(dtype: torch.dtype | None) -> None:
     if dtype not in _DTYPES:
         raise InputError(f"dtype must be None or a floating torch dtype; got {dtype!r}")
 
@@ -49,7 +52,7 @@ def _g(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, torch.log1p(x.clamp(min=0)), -torch.log1p((-x).clamp(min=0)))
 
 
-def log_stablemax(x, dim: int = -1, *, dtype: torch.dtype | None = None) -> torch.Tensor:
+def log_stablemax(x: npt.ArrayLike | torch.Tensor, dim: int = -1, *, dtype: torch.dtype | None = None) -> torch.Tensor:
     """log StableMax(x) along ``dim`` = g(x) − logsumexp(g(x)).
 
     Parameters
@@ -69,7 +72,7 @@ def log_stablemax(x, dim: int = -1, *, dtype: torch.dtype | None = None) -> torc
     return g - torch.logsumexp(g, dim=dim, keepdim=True)
 
 
-def stablemax(x, dim: int = -1, *, dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
+def stablemax(x: npt.ArrayLike | torch.Tensor, dim: int = -1, *, dtype: torch.dtype | None = torch.float64) -> torch.Tensor:
     """StableMax(x) = s(x) / Σ s(x) along ``dim``, computed as softmax(g(x)) in ``dtype``
     (float64 by default, as the authors; ``None``: the input's dtype)."""
     _check_dtype(dtype)
@@ -98,7 +101,7 @@ class StableMaxCrossEntropy(nn.Module):
     ignore_index : int
     """
 
-    def __init__(self, reduction: str = "mean", *, dtype: torch.dtype | None = torch.float64,
+    def __init__(self, reduction: Literal["mean", "none"] = "mean", *, dtype: torch.dtype | None = torch.float64,
                  ignore_index: int = -100):
         super().__init__()
         self.reduction = check_option(reduction, "reduction", ("mean", "sum", "none"))

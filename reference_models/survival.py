@@ -9,16 +9,23 @@ and reports its C-index.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from metrics.core.errors import InputError
+from metrics.core.options import validate_options
 from metrics.core.report import Report
-from metrics.core.validation import check_fraction, check_int, check_option
+from metrics.core.validation import check_fraction, check_int
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+ArrayOrTensor = torch.Tensor | npt.ArrayLike
 
 __all__ = [
     "CoxPHLoss",
@@ -29,8 +36,9 @@ __all__ = [
 ]
 
 
-def _vector(x: Any, name: str, dtype=torch.float64) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+def _vector(x: ArrayOrTensor, name: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    # a fresh C-ordered copy: any strides (negative ones too) and memory order
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x, order="C", copy=True))
     if t.ndim == 2 and 1 in t.shape:
         t = t.reshape(-1)
     if t.ndim != 1:
@@ -42,7 +50,7 @@ def _vector(x: Any, name: str, dtype=torch.float64) -> torch.Tensor:
     return t
 
 
-def _event_mask(event: Any, n: int, device) -> torch.Tensor:
+def _event_mask(event: ArrayOrTensor, n: int, device: torch.device) -> torch.Tensor:
     e = _vector(event, "event", torch.float64).to(device)
     if e.numel() != n:
         raise InputError(f"event must have the same length as time; got {e.numel()} and {n}")
@@ -77,12 +85,13 @@ class CoxPHLoss(nn.Module):
     ``forward(risk, time, event)``: risk (n,) log-hazards η (higher = earlier failure).
     """
 
-    def __init__(self, ties: str = "efron", reduction: str = "mean") -> None:
+    @validate_options
+    def __init__(self, ties: Literal["efron", "breslow"] = "efron", reduction: Literal["mean", "sum"] = "mean") -> None:
         super().__init__()
-        self.ties = check_option(ties, "ties", ("efron", "breslow"))
-        self.reduction = check_option(reduction, "reduction", ("mean", "sum"))
+        self.ties = ties
+        self.reduction = reduction
 
-    def forward(self, risk: torch.Tensor, time: Any, event: Any) -> torch.Tensor:
+    def forward(self, risk: torch.Tensor, time: ArrayOrTensor, event: ArrayOrTensor) -> torch.Tensor:
         eta = _vector(risk, "risk", torch.float64)
         t = _vector(time, "time").to(eta.device)
         if t.numel() != eta.numel():
@@ -147,14 +156,17 @@ class DiscreteHazardLoss(nn.Module):
     event step or last observed step; event (N,) 0/1; weight (N,) ≥ 0 (e.g. CTR).
     """
 
-    def __init__(self, alpha: float = 0.5, reduction: str = "mean", from_logits: bool = False) -> None:
+    @validate_options
+    def __init__(self, alpha: float = 0.5, reduction: Literal["mean", "sum", "none", "drsa"] = "mean",
+                 from_logits: bool = False) -> None:
         super().__init__()
         self.alpha = check_fraction(alpha, "alpha", closed=True)
-        self.reduction = check_option(reduction, "reduction", ("mean", "sum", "none", "drsa"))
+        self.reduction = reduction
         self.from_logits = bool(from_logits)
 
-    def forward(self, hazard: torch.Tensor, step: Any, event: Any, weight: Any = None) -> torch.Tensor:
-        h = hazard if isinstance(hazard, torch.Tensor) else torch.as_tensor(np.asarray(hazard))
+    def forward(self, hazard: torch.Tensor, step: ArrayOrTensor, event: ArrayOrTensor,
+                weight: ArrayOrTensor | None = None) -> torch.Tensor:
+        h = hazard if isinstance(hazard, torch.Tensor) else torch.from_numpy(np.array(hazard, order="C", copy=True))
         if h.ndim != 2 or h.shape[1] == 0:
             raise InputError(f"hazard must be a 2-D (N, L) tensor; got shape {tuple(h.shape)}")
         h = h.double()
@@ -196,7 +208,8 @@ class DiscreteHazardLoss(nn.Module):
         return self.alpha * term_z + (1.0 - self.alpha) * (w * loss_c).sum() / w.sum()
 
 
-def load_survival_dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+@validate_options
+def load_survival_dataset(name: Literal["rossi", "gbsg2"]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``(X, time, event, feature_names)`` of a data set shipped by a PyPI package.
 
     ``"rossi"`` (lifelines, 432 released prisoners, weeks to re-arrest) or
@@ -204,7 +217,6 @@ def load_survival_dataset(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     categorical columns one-hot encoded, drop-first). The package is imported lazily;
     both are test extras, not runtime dependencies.
     """
-    check_option(name, "dataset", ("rossi", "gbsg2"))
     import pandas as pd
 
     if name == "rossi":
@@ -237,8 +249,27 @@ class SurvivalModelResult(Report):
     cindex_test: float
     neg_log_likelihood: float
 
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Hazard ratios exp(β) per unit of each feature (log scale), with the C-indices in the title."""
+        import matplotlib.pyplot as plt
 
-def fit_reference_survival_model(dataset: str = "rossi", *, ties: str = "efron", test_fraction: float = 0.3,
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5.5, 0.35 * len(self.coef) + 1.4))
+        ratios = np.exp(np.asarray(self.coef, dtype=float))
+        order = np.argsort(ratios)
+        names = [self.feature_names[i] for i in order]
+        ax.barh(names, ratios[order] - 1.0, left=1.0, color=["C3" if r > 1 else "C0" for r in ratios[order]])
+        ax.axvline(1.0, color="0.3", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("hazard ratio per unit (> 1: higher risk)")
+        ax.set_title(f"{self.dataset}: C = {self.cindex_train:.3f} train, {self.cindex_test:.3f} held out "
+                     f"(n = {self.n_train} / {self.n_test})", fontsize="medium")
+        return ax
+
+
+@validate_options
+def fit_reference_survival_model(dataset: Literal["rossi", "gbsg2"] = "rossi", *,
+                                 ties: Literal["efron", "breslow"] = "efron", test_fraction: float = 0.3,
                                  seed: int = 0, max_iter: int = 100) -> SurvivalModelResult:
     """Fit a linear Cox model η = Xβ with :class:`CoxPHLoss` (L-BFGS) and score it.
 
@@ -264,7 +295,7 @@ def fit_reference_survival_model(dataset: str = "rossi", *, ties: str = "efron",
     opt = torch.optim.LBFGS([beta], lr=1.0, max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-14,
                             line_search_fn="strong_wolfe")
 
-    def closure():
+    def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = loss_fn(Z[train] @ beta, t_train, e_train)
         loss.backward()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,10 +25,14 @@ from torch import nn
 from metrics.core.errors import InputError
 from metrics.core.report import Report
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
 __all__ = ["TCMLoss", "OPISExperimentResult", "run_opis_experiment"]
 
 
-def _check_real(value: Any, name: str, lo: float, hi: float) -> float:
+def _check_real(value: object, name: str, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(float(value)):
         raise InputError(f"{name} must be a finite real number; got {value!r}")
     value = float(value)
@@ -50,7 +54,7 @@ class TCMLoss(nn.Module):
         Weights of the two means.
 
     Defaults (0.9, 0.5, 1, 1) follow pytorch-metric-learning's
-    ``ThresholdConsistentMarginLoss``, which cites §5.2 of the paper.
+    ``ThresholdConsistentMarginLoss``, which cites Sec. 5.2 of the paper.
 
     ``forward(embeddings, labels)`` uses the unordered pairs a < b of the batch and
     returns a 0-dim tensor; gradients flow through the normalisation. A batch without
@@ -101,16 +105,33 @@ class TCMLoss(nn.Module):
 class OPISExperimentResult(Report):
     """OPIS, ε-OPIS and Recall@1 on unseen digit classes, base loss alone and with TCM."""
 
-    base: dict
-    tcm: dict
-    train_classes: tuple
-    test_classes: tuple
-    params: dict
+    base: dict[str, float]
+    tcm: dict[str, float]
+    train_classes: tuple[int, ...]
+    test_classes: tuple[int, ...]
+    params: dict[str, object]
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
+        """One row per training loss: OPIS, ε-OPIS and Recall@1 on the unseen classes."""
         import pandas as pd
 
         return pd.DataFrame([{"loss": "base", **self.base}, {"loss": "base + TCM", **self.tcm}])
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Grouped bars: each score for the base loss and for base + TCM."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 3.5))
+        names = [k for k in self.base if k in self.tcm]
+        pos = np.arange(len(names))
+        ax.bar(pos - 0.2, [self.base[k] for k in names], width=0.4, label="base", color="0.6")
+        ax.bar(pos + 0.2, [self.tcm[k] for k in names], width=0.4, label="base + TCM", color="tab:blue")
+        ax.set_xticks(pos, names)
+        ax.set_ylabel("score on unseen classes")
+        ax.set_title("TCM reference experiment (lower OPIS is better, higher R@1 is better)")
+        ax.legend(fontsize=8)
+        return ax
 
 
 def _base_loss(z: torch.Tensor, y: torch.Tensor, proxies: torch.Tensor, scale: float) -> torch.Tensor:
@@ -154,8 +175,8 @@ def run_opis_experiment(*, seed: int = 0, epochs: int = 15, dim: int = 32, batch
     from sklearn.datasets import load_digits
 
     from metrics.core.validation import check_int
-    from metrics.threshold_consistency.core import opis_report
-    from metrics.threshold_consistency.retrieval import recall_at_k
+    from metrics.threshold_consistency import recall_at_k
+    from metrics.threshold_consistency.functional import opis_report
 
     seed = check_int(seed, "seed", min_value=0)
     epochs = check_int(epochs, "epochs", min_value=1)

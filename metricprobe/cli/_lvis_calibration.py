@@ -1,6 +1,6 @@
-"""The ``--calibration`` part of ``metricprobe lvis`` (issue 4, detection.md §8).
+"""The ``--calibration`` part of ``metricprobe lvis`` and ``metricprobe coco``.
 
-Interface used by ``metricprobe/cli/lvis.py``:
+Interface used by ``metricprobe/cli/lvis.py`` and ``metricprobe/cli/coco.py``:
 
 - ``add_calibration_arguments(parser)`` adds ``--calibration``, ``--calibrate-on
   TRAIN_RESULTS``, ``--method``, ``--per``, ``--iou-threshold``, ``--n-bins``,
@@ -14,22 +14,28 @@ Interface used by ``metricprobe/cli/lvis.py``:
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
-_METHODS = {"histogram": "histogram", "histogram_binning": "histogram", "platt": "platt",
+if TYPE_CHECKING:
+    from metrics.detection.audit import DetectionCalibrationReport
+
+Method = Literal["histogram", "platt", "isotonic", "temperature"]
+
+_METHODS: dict[str, Method] = {"histogram": "histogram", "histogram_binning": "histogram", "platt": "platt",
             "isotonic": "isotonic", "temperature": "temperature"}
 
 
 class _ImpliesCalibration(argparse.Action):
     """Store the value and switch ``--calibration`` on."""
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
         setattr(namespace, self.dest, values)
         namespace.calibration = True
 
 
 def add_calibration_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("calibration audit (detection.md §8)")
+    group = parser.add_argument_group("calibration audit")
     group.add_argument("--calibration", action="store_true",
                        help="add the detector calibration audit: D-ECE / MCE overall, per frequency group "
                             "and per class, TP/FP labels at --iou-threshold")
@@ -56,16 +62,17 @@ def _features(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
-def _table(report) -> str:
+def _table(report: DetectionCalibrationReport) -> str:
     from metricprobe.cli.common import format_table
 
-    calibrated = report.metrics_after is not None
+    after = report.metrics_after
+    calibrated = after is not None
     headers = ["metric", "value"] + (["calibrated"] if calibrated else [])
-    rows = []
+    rows: list[list[object]] = []
     for key, value in report.metrics.items():
-        rows.append([key, value] + ([report.metrics_after.get(key)] if calibrated else []))
+        rows.append([key, value, *([after.get(key)] if after is not None else [])])
     for key, value in (report.ap_before or {}).items():
-        rows.append([key, value, report.ap_after.get(key)])
+        rows.append([key, value, (report.ap_after or {}).get(key)])
     title = (f"calibration audit: {report.n_detections} labelled detections, {report.n_matched} TP "
              f"at IoU {report.params['iou_threshold']:g}")
     if calibrated:
@@ -73,12 +80,14 @@ def _table(report) -> str:
     return format_table(rows, headers, title=title, digits=3)
 
 
-def _save_plots(report, directory: str) -> list[str]:
+def _save_plots(report: DetectionCalibrationReport, directory: str) -> list[str]:
     from pathlib import Path
 
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
     from metricprobe.cli.common import save_figure
     from metrics.core.errors import InputError
 
@@ -91,21 +100,22 @@ def _save_plots(report, directory: str) -> list[str]:
     for name, calibrated in (("reliability.png", False), ("reliability_calibrated.png", True)):
         if calibrated and report.reliability_after is None:
             continue
-        axes = report.plot(calibrated=calibrated)
-        first = axes if not isinstance(axes, list) else axes[0]
+        drawn = report.plot(calibrated=calibrated)
+        figure = drawn if isinstance(drawn, Figure) else drawn.figure
         path = str(out / name)
-        save_figure(first.figure, path)
+        save_figure(figure, path)
         written.append(path)
     return written
 
 
-def calibration_section(args: argparse.Namespace, gt_path: Any, results_path: Any) -> tuple[dict, str]:
+def calibration_section(args: argparse.Namespace, gt_path: str, results_path: str) -> tuple[dict[str, object], str]:
     """Run the audit (and the calibrator with ``--calibrate-on``); return (JSON payload, text)."""
     from metrics.core.errors import InputError
     from metrics.detection.audit import detection_calibration_report
 
-    iou_type = getattr(args, "iou_type", "bbox")
-    dets_per_cat = getattr(args, "dets_per_cat", 10000)
+    iou_type: Literal["bbox", "segm"] = "segm" if getattr(args, "iou_type", "bbox") == "segm" else "bbox"
+    dets_per_cat = getattr(args, "dets_per_cat", None)
+    dets_per_cat = 10000 if dets_per_cat is None else dets_per_cat
     calibrator = None
     if getattr(args, "calibrate_on", None):
         from reference_models.detection_calibration import DetectionCalibrator

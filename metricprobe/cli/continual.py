@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("FILE", help="CSV / Parquet / JSON Lines / NPZ: one row per evaluation point")
     parser.add_argument("--task-col", default="current_task", help="column of the task being trained (default: %(default)s)")
     parser.add_argument("--acc-cols", default="acc_task_*",
-                        help="accuracy columns, one per task, in task order: names or a prefix* (default: %(default)s)")
+                        help="accuracy columns, one per task, in task order: a comma list, a prefix* (numbered "
+                             "suffixes in numeric order, named ones in file order) or a field holding one vector "
+                             "per row (default: %(default)s)")
     parser.add_argument("--windows", default="10,100", help="windows of WF^w / WP^w in evaluation points (default: %(default)s)")
     parser.add_argument("--all-rows", action="store_true", help="print every evaluation point, not only the last")
     add_output_options(parser)
@@ -32,18 +34,21 @@ def _windows(text: str) -> tuple[int, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from diagnostics.continual import continual_eval_report
-    from metrics.core.io import read_table, select_columns
+    from metricprobe.cli.common import table_matrix
+    from metrics.core.io import numeric_matrix, read_table, select_columns
 
     table = read_table(args.FILE, arg="FILE")
     task_col = select_columns(table.columns, args.task_col, arg="--task-col")[0]
-    acc_cols = select_columns(table.columns, args.acc_cols, arg="--acc-cols")
-    report = continual_eval_report(table[acc_cols].to_numpy(dtype=float), table[task_col].to_numpy(),
-                                   windows=_windows(args.windows))
+    accuracy, acc_cols = table_matrix(table, args.acc_cols, arg="--acc-cols")
+    tasks = numeric_matrix(table, [task_col], arg="--task-col")[:, 0]
+    report = continual_eval_report(accuracy, tasks, windows=_windows(args.windows))
     frame = report.to_frame()
     rows = frame if args.all_rows else frame.iloc[-1:]
     text = format_table([tuple(r) for r in rows.itertuples(index=False)], list(frame.columns),
-                        title=f"continual evaluation of {args.FILE} ({len(frame)} evaluation points, {len(acc_cols)} tasks)")
-    emit(args, {"last": frame.iloc[-1].to_dict(), "rows": frame.to_dict(orient="list")}, text)
+                        title=f"continual evaluation of {args.FILE} ({len(frame)} evaluation points, {len(acc_cols)} tasks)\n"
+                              f"tasks 0, 1, ... are columns {', '.join(acc_cols)}")
+    emit(args, {"accuracy_columns": acc_cols, "last": frame.iloc[-1].to_dict(), "rows": frame.to_dict(orient="list")},
+         text)
     if args.plot:
         save_plot(report, args.plot)
     return 0

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import Literal
 
-from metricprobe.cli.common import add_output_options, emit, format_table, progress, save_plot
+from metricprobe.cli.common import add_output_options, emit, format_table, progress_callback, save_plot
 
 COMMAND = "grokking"
 HELP = "train the modular-addition grokking task and log softmax collapse, NLM cosine and accuracy"
 EXAMPLE = "metricprobe grokking --loss stablemax --steps 4000 --plot grokking.png"
 
-_LOSSES = {"softmax": ("softmax_ce", "adamw"), "stablemax": ("stablemax_ce", "adamw"),
-           "perpgrad": ("softmax_ce", "perp_adamw")}
+_LOSSES: dict[str, tuple[Literal["softmax_ce", "stablemax_ce"], Literal["adamw", "perp_adamw"]]] = {
+    "softmax": ("softmax_ce", "adamw"), "stablemax": ("stablemax_ce", "adamw"),
+    "perpgrad": ("softmax_ce", "perp_adamw")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,19 +37,10 @@ def run(args: argparse.Namespace) -> int:
     loss, optimizer = _LOSSES[args.loss]
     if args.steps < 1 or args.log_every < 1:
         raise InputError(f"--steps and --log-every must be ≥ 1; got {args.steps} and {args.log_every}")
-    bar = progress(range(args.steps), total=args.steps, desc="grokking", args=args, min_total=2)
-    tqdm_bar = bar if hasattr(bar, "refresh") else None  # a tqdm bar on a terminal, else None
-
-    def on_log(row):
-        if tqdm_bar is not None:
-            tqdm_bar.n = row["step"] + 1
-            tqdm_bar.refresh()
-
     history = run_grokking(loss, optimizer=optimizer, steps=args.steps, lr=args.lr,
                            weight_decay=args.weight_decay, log_every=args.log_every, seed=args.seed,
-                           p=args.p, width=args.width, callback=on_log)
-    if tqdm_bar is not None:
-        tqdm_bar.close()
+                           p=args.p, width=args.width,
+                           progress=progress_callback(args, "grokking", min_total=2))
     if args.plot:
         save_plot(history, args.plot)
     payload = history.to_dict()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 COMMAND = "linco"
 HELP = "LInCo: how differently per-group judgment models decide the same cases"
 EXAMPLE = ("metricprobe linco preds.npz --predictions P --baseline B   |   "
-           "metricprobe linco --data cases.csv --group-col region --target-col term --text-col facts")
+           "metricprobe linco --data cases.csv --group-col region --target-col term --text-col facts   |   "
+           "metricprobe linco 'preds-*.parquet' --columns 'judge_*' --engine dask --workers 4")
 DEMO_ORDER = 50
 
 _REGRESSION = ("var_pop", "std_pop", "std_log1p", "cv_pop", "mean_abs_pairwise")
@@ -15,18 +18,23 @@ _CLASSIFICATION = ("pairwise_disagreement", "one_minus_majority_fraction")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from metricprobe.cli.common import add_output_options
+    from metricprobe.cli.common import add_engine_options, add_output_options
 
     parser.add_argument("predictions", nargs="?", metavar="PREDICTIONS",
                         help="matrix file: NPZ/NPY hold a (K, N) array (K group models × N cases); "
-                             "CSV/TSV/Parquet/JSON tables hold one column per group model, one row per case")
+                             "CSV/TSV/Parquet/JSON tables hold one column per group model, one row per case; with "
+                             "--engine dask a path glob of Parquet / JSON Lines / CSV shards of such a table")
     parser.add_argument("--predictions", dest="predictions_key", metavar="KEY",
                         help="NPZ key of the (K, N) matrix (default: 'predictions', or the only array)")
     parser.add_argument("--baseline", metavar="KEY",
                         help="NPZ key of a (K', N) or (R, K', N) random-split baseline to correct by")
     parser.add_argument("--columns", metavar="SPEC",
-                        help="table columns holding the group models, comma-separated or a prefix* "
-                             "(default: every column)")
+                        help="table columns holding the group models (judges), one per group: a comma list "
+                             "or a prefix* such as 'judge_*' (numbered suffixes in numeric order, named ones in "
+                             "file order); required for tables, so that an id column is never taken as a judge")
+    parser.add_argument("--baseline-columns", action="append", metavar="SPEC",
+                        help="table columns of one random-split baseline's group models (a comma list or a "
+                             "prefix*); repeat the option once per split")
     parser.add_argument("--transpose", action="store_true", help="the file holds the matrix as (N, K)")
     data = parser.add_argument_group("end to end from cases (--data)")
     data.add_argument("--data", metavar="CASES", help="table of cases (CSV/TSV/Parquet/JSON)")
@@ -50,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ci-level", type=float, default=0.95, help="interval level (default 0.95)")
     parser.add_argument("--per-case", action="store_true", help="include the per-case values in the JSON")
     add_output_options(parser)
+    add_engine_options(parser)
 
 
 def _matrix_from_file(args: argparse.Namespace):
@@ -60,7 +69,7 @@ def _matrix_from_file(args: argparse.Namespace):
 
     path = args.predictions
     suffix = path.lower().rsplit(".", 1)[-1]
-    baseline = None
+    baseline: Any = None
     if suffix in ("npz", "npy"):
         arrays = read_arrays(path, arg="PREDICTIONS")
         key = args.predictions_key
@@ -79,13 +88,56 @@ def _matrix_from_file(args: argparse.Namespace):
                 baseline = np.swapaxes(baseline, -1, -2)
     else:
         if args.baseline is not None or args.predictions_key is not None:
-            raise InputError("--baseline / --predictions KEY need an NPZ file; tables hold one matrix")
+            raise InputError("--baseline / --predictions KEY need an NPZ file; tables hold one matrix "
+                             "(name a baseline's columns with --baseline-columns)")
         frame = read_table(path, arg="PREDICTIONS")
-        cols = select_columns(frame.columns, args.columns, arg="--columns") if args.columns else list(frame.columns)
+        if not args.columns:
+            shown = ", ".join(map(str, frame.columns[:12])) + (" ..." if len(frame.columns) > 12 else "")
+            raise InputError(f"--columns: name the judge (group-model) columns of {Path(path).name}, as a comma "
+                             f"list or a prefix* (columns: {shown})")
+        cols = select_columns(frame.columns, args.columns, arg="--columns")
+        args.judge_columns = cols
         matrix = frame[cols].to_numpy().T  # columns are group models → rows of the (K, N) matrix
+        splits = _baseline_columns(frame.columns, args)
+        if splits:
+            baseline = [frame[c].to_numpy().T for c in splits]
     if args.transpose:
         matrix = np.asarray(matrix).T
     return matrix, baseline
+
+
+def _baseline_columns(columns, args: argparse.Namespace) -> list[list[str]]:
+    """One column list per ``--baseline-columns`` (empty without the option)."""
+    from metrics.core.errors import InputError
+    from metrics.core.io import select_columns
+
+    specs = getattr(args, "baseline_columns", None) or []
+    if specs and args.transpose:
+        raise InputError("--baseline-columns names table columns; it does not combine with --transpose")
+    splits = [select_columns(columns, spec, arg="--baseline-columns") for spec in specs]
+    args.baseline_column_lists = splits
+    return splits
+
+
+def _report_on_dask(args: argparse.Namespace):
+    """The report of a path glob of shards scored on Dask (every field but the per-case values)."""
+    from metricprobe.cli.common import dask_session
+    from metrics.core.errors import InputError
+    from metrics.core.io import select_columns
+    from metrics.distributed import as_dask_frame, linco_report
+
+    frame = as_dask_frame(args.predictions, "PREDICTIONS")
+    if not args.columns:
+        shown = ", ".join(map(str, frame.columns[:12])) + (" ..." if len(frame.columns) > 12 else "")
+        raise InputError(f"--columns: name the judge (group-model) columns of the shards, as a comma list or a "
+                         f"prefix* (columns: {shown})")
+    cols = select_columns(frame.columns, args.columns, arg="--columns")
+    args.judge_columns = cols
+    splits = _baseline_columns(frame.columns, args)
+    with dask_session(args, "linco") as scheduler:
+        return linco_report(frame, model_columns=cols, task=args.task, dispersion=args.dispersion,
+                            baseline_columns=splits or None, baseline_mode=args.baseline_mode,
+                            ci_level=args.ci_level, scheduler=scheduler)
 
 
 def _report_from_data(args: argparse.Namespace):
@@ -130,7 +182,7 @@ def _report_from_data(args: argparse.Namespace):
         seed=args.seed, ci_level=args.ci_level)
 
 
-def _table(report) -> str:
+def _table(report, judges: list[str] | None = None) -> str:
     from metricprobe.cli.common import format_table
 
     rows = [("LInCo (corrected)" if report.baseline is not None else "LInCo", report.value),
@@ -141,7 +193,8 @@ def _table(report) -> str:
     rows += [("dispersion", report.dispersion), ("task", report.task), ("groups (K)", len(report.groups)),
              ("evaluation cases", report.n_eval), ("skipped cases", report.n_skipped),
              ("status", report.status)]
-    text = format_table(rows, ["quantity", "value"], title="LInCo")
+    title = "LInCo" + (f" of judge columns {', '.join(judges)}" if judges else "")
+    text = format_table(rows, ["quantity", "value"], title=title)
     if report.group_train_sizes is not None:
         text += "\n\n" + format_table(list(zip(map(str, report.groups), report.group_train_sizes)),
                                       ["group", "training cases"])
@@ -156,13 +209,20 @@ def _payload(report, per_case: bool) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from metricprobe.cli.common import emit, save_plot
+    from metricprobe.cli.common import check_engine, emit, save_plot
     from metrics.core.errors import InputError
     from metrics.group_consistency import linco_report
 
     if (args.predictions is None) == (args.data is None):
         raise InputError("give either PREDICTIONS (a matrix file) or --data CASES (end to end), not both or neither")
-    if args.data is not None:
+    if getattr(args, "baseline_columns", None) and args.data is not None:
+        raise InputError("--baseline-columns applies to a PREDICTIONS table; --data builds its own baseline")
+    dask_engine = check_engine(args, {"--data": args.data is not None, "--baseline KEY": args.baseline,
+                                      "--predictions KEY": args.predictions_key, "--transpose": args.transpose,
+                                      "--per-case": args.per_case, "--plot": args.plot})
+    if dask_engine:
+        report = _report_on_dask(args)
+    elif args.data is not None:
         report = _report_from_data(args)
     else:
         data_only = [o for o, v in (("--group-col", args.group_col), ("--target-col", args.target_col),
@@ -172,7 +232,18 @@ def run(args: argparse.Namespace) -> int:
         matrix, baseline = _matrix_from_file(args)
         report = linco_report(matrix, task=args.task, dispersion=args.dispersion, baseline=baseline,
                               baseline_mode=args.baseline_mode, ci_level=args.ci_level)
-    emit(args, _payload(report, args.per_case), _table(report))
+    judges = getattr(args, "judge_columns", None)
+    payload = _payload(report, args.per_case)
+    if judges:
+        payload["judge_columns"] = judges
+    if getattr(args, "baseline_column_lists", None):
+        payload["baseline_columns"] = args.baseline_column_lists
+    table = _table(report, judges)
+    if dask_engine:
+        payload.pop("per_case", None)
+        payload["engine"] = "dask"
+        table += "\n(scored on Dask; the per-case values stay on the workers)"
+    emit(args, payload, table)
     if args.plot:
         save_plot(report, args.plot)
     return 0

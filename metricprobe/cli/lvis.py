@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metrics.detection.report import LVISReport
 
 COMMAND = "lvis"
 HELP = "LVIS detection AP, AP-Fixed and AP-Pool (exact lvis-api / Dave et al. numbers)"
@@ -23,29 +27,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", default="standard", choices=("standard", "fixed", "pooled", "all"),
                         help="standard (lvis-api), fixed (AP-Fixed), pooled (AP-Pool) or all (default standard)")
     parser.add_argument("--iou-type", default="bbox", choices=("bbox", "segm"), help="default bbox")
-    parser.add_argument("--max-dets-per-image", type=int, default=300,
+    parser.add_argument("--max-dets-per-image", type=int, default=None,
                         help="per-image cap of standard AP (default 300; -1 = off)")
-    parser.add_argument("--dets-per-cat", type=int, default=10000,
+    parser.add_argument("--dets-per-cat", type=int, default=None,
                         help="per-category budget K of fixed / pooled (default 10000; -1 = no limit)")
-    parser.add_argument("--pools", default="all,r,c,f", help="pools of AP-Pool, comma-separated (default all,r,c,f)")
-    parser.add_argument("--segm-area", default="mask", choices=("mask", "lvis_api"),
+    parser.add_argument("--pools", default=None, help="pools of AP-Pool, comma-separated (default all,r,c,f)")
+    parser.add_argument("--segm-area", default=None, choices=("mask", "lvis_api"),
                         help="segm detection area: mask area (default) or lvis-api's box area")
     add_calibration_arguments(parser)
     add_output_options(parser)
 
 
-def _rows(report) -> tuple[list[list], list[str]]:
+def _rows(report: LVISReport) -> tuple[list[list[object]], list[str]]:
     reports = report.by_mode or {report.mode: report}
     keys: list[str] = []
     for rep in reports.values():
         for k in rep.metrics:
             if k not in keys:
                 keys.append(k)
-    rows = [[k] + [rep.metrics.get(k) for rep in reports.values()] for k in keys]
+    rows: list[list[object]] = [[k, *(rep.metrics.get(k) for rep in reports.values())] for k in keys]
     return rows, list(reports)
 
 
-def format_report(report, *, title: str | None = None) -> str:
+def format_report(report: LVISReport, *, title: str | None = None) -> str:
     """The lvis table: one row per lvis-api key, one column per mode, 3 decimals."""
     from metricprobe.cli.common import format_table
 
@@ -53,44 +57,40 @@ def format_report(report, *, title: str | None = None) -> str:
     return format_table(rows, ["metric", *modes], title=title, digits=3)
 
 
-def _evaluate(args, gt, results):
-    from metricprobe.cli.common import progress
+_FLAGS = {"max_dets_per_image": "--max-dets-per-image", "dets_per_cat": "--dets-per-cat", "pools": "--pools",
+          "segm_area": "--segm-area", "iou_type": "--iou-type", "mode": "--mode"}
+
+
+def flag_message(message: str, flags: dict[str, str]) -> str:
+    """An error message with Python parameter names replaced by the CLI flags."""
+    import re
+
+    for name, flag in flags.items():
+        message = re.sub(rf"(?<![\w-]){name}(?!\w)", flag, message)
+    return message
+
+
+def _evaluate(args: argparse.Namespace, gt: str, results: str) -> LVISReport:
     from metrics.core.errors import InputError
-    from metrics.core.validation import check_option
-    from metrics.detection.evaluate import _check_limit, _check_pools, _evaluate
+    from metrics.detection import evaluate_lvis
 
-    pools = _check_pools(args.pools)
-    mode = args.mode
-    defaults = {"max_dets_per_image": 300, "dets_per_cat": 10000, "pools": ("all", "r", "c", "f")}
-    given = {"max_dets_per_image": _check_limit(args.max_dets_per_image, "--max-dets-per-image"),
-             "dets_per_cat": _check_limit(args.dets_per_cat, "--dets-per-cat"), "pools": pools}
-    used = {"standard": ("max_dets_per_image",), "fixed": ("dets_per_cat",), "pooled": ("dets_per_cat", "pools"),
-            "all": tuple(defaults)}[mode]
-    for name, value in given.items():
-        if name not in used and value != defaults[name]:
-            raise InputError(f"--{name.replace('_', '-')} does not apply to --mode {mode}")
-    if args.iou_type == "bbox" and args.segm_area != "mask":
-        raise InputError("--segm-area applies to --iou-type segm only")
-    check_option(args.segm_area, "--segm-area", ("mask", "lvis_api"))
-    steps = 2 + (3 if mode == "all" else 1)
-    bar = progress(range(steps), total=steps, desc="lvis", args=args)
-    it = iter(bar)
-
-    def on_step(name):
-        next(it, None)
-        if hasattr(bar, "set_postfix_str"):
-            bar.set_postfix_str(name)
-
+    quiet = getattr(args, "json", False) or getattr(args, "no_progress", False)
     try:
-        return _evaluate(gt, results, iou_type=args.iou_type, mode=mode, pools=pools, segm_area=args.segm_area,
-                         on_step=on_step, **{k: given[k] for k in ("max_dets_per_image", "dets_per_cat")})
-    finally:
-        if hasattr(bar, "close"):
-            bar.close()
+        return evaluate_lvis(gt, results, iou_type=args.iou_type, mode=args.mode,
+                             max_dets_per_image=args.max_dets_per_image, dets_per_cat=args.dets_per_cat,
+                             pools=args.pools, segm_area=args.segm_area, progress=_progress_flag(quiet))
+    except InputError as exc:
+        raise InputError(flag_message(str(exc), _FLAGS)) from None
+
+
+def _progress_flag(quiet: bool) -> bool:
+    import sys
+
+    return not quiet and sys.stderr.isatty()
 
 
 def run(args: argparse.Namespace) -> int:
-    from metricprobe.cli.common import emit, save_plot
+    from metricprobe.cli.common import emit
 
     report = _evaluate(args, args.gt, args.results)
     payload = {"gt": args.gt, "results": args.results, **report.to_dict()}
@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        save_plot(report, args.plot)
+        from metricprobe.cli.common import save_figure
+
+        save_figure(report.plot(), args.plot)
     emit(args, payload, text)
     return 0
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from metricprobe.cli.common import add_output_options, emit, format_table, parse_demo_args, progress, save_plot
+from metricprobe.cli.common import (
+    add_output_options,
+    emit,
+    format_table,
+    parse_demo_args,
+    save_plot,
+)
 from metrics.core.errors import InputError
 
 COMMAND = "opis"
@@ -20,21 +26,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", metavar="FILE",
                         help="labels file (.npy, .npz, Parquet, CSV) when they are not in EMBEDDINGS")
     parser.add_argument("--embeddings-key", default="embeddings",
-                        help="NPZ key of the (N, d) embeddings, or for tables a column list / prefix* "
-                             "(default: embeddings; tables: emb_*)")
+                        help="NPZ key of the (N, d) embeddings; for tables a field holding one vector per "
+                             "row, a column list or a prefix* (default: embeddings; tables: an 'embeddings' or "
+                             "'embedding' field, else the columns emb_*)")
     parser.add_argument("--labels-key", default="labels", help="NPZ key or column of the labels (default: labels)")
     parser.add_argument("--k", default="1,2,4,8", help="Recall@k values, comma-separated (default: 1,2,4,8)")
     parser.add_argument("--epsilon", type=float, action="append",
                         help="ε of ε-OPIS; repeat for several (default: 0.1)")
-    parser.add_argument("--far-range", default="0.01,0.1", help="negative-distance quantiles f_lo,f_hi")
-    parser.add_argument("--n-thresholds", type=int, default=101)
-    parser.add_argument("--beta", type=float, default=1.0)
-    parser.add_argument("--distance", choices=("cosine", "l2"), default="cosine")
-    parser.add_argument("--reference", choices=("class_mean", "pooled"), default="class_mean")
-    parser.add_argument("--min-class-size", type=int, default=2)
-    parser.add_argument("--rank", choices=("per_threshold", "once"), default="per_threshold")
-    parser.add_argument("--mode", choices=("exact", "approx"), default="exact")
-    parser.add_argument("--ties", choices=("index", "optimistic", "pessimistic"), default="index")
+    parser.add_argument("--far-range", default="0.01,0.1",
+                        help="the threshold range: quantiles f_lo,f_hi of the negative-pair distances "
+                             "(default: 0.01,0.1)")
+    parser.add_argument("--n-thresholds", type=int, default=101,
+                        help="thresholds evenly spaced over the range (default: 101)")
+    parser.add_argument("--beta", type=float, default=1.0,
+                        help="beta of the F-beta utility at each threshold; > 1 weighs recall more (default: 1)")
+    parser.add_argument("--distance", choices=("cosine", "l2"), default="cosine",
+                        help="cosine (1 - cosine similarity) or l2 (Euclidean) distance (default: cosine)")
+    parser.add_argument("--reference", choices=("class_mean", "pooled"), default="class_mean",
+                        help="each class's utility is compared with the mean over classes (class_mean) or with "
+                             "the utility of all pairs pooled (default: class_mean)")
+    parser.add_argument("--min-class-size", type=int, default=2,
+                        help="classes with fewer samples are left out of OPIS (default: 2)")
+    parser.add_argument("--rank", choices=("per_threshold", "once"), default="per_threshold",
+                        help="per_threshold: the utility is read at every threshold; once: at the single "
+                             "threshold that is best overall (default: per_threshold)")
+    parser.add_argument("--mode", choices=("exact", "approx"), default="exact",
+                        help="exact pair counts, or approx (distances binned to a fixed resolution, faster on "
+                             "large sets; the resolution is printed) (default: exact)")
+    parser.add_argument("--ties", choices=("index", "optimistic", "pessimistic"), default="index",
+                        help="retrieval metrics: how items at equal distance are ordered: by index, correct "
+                             "ones first (optimistic) or last (pessimistic) (default: index)")
     parser.add_argument("--device", default=None, help="torch device to compute on (default: cpu)")
     add_output_options(parser)
 
@@ -69,7 +90,8 @@ def load_inputs(args: argparse.Namespace):
     """(embeddings, labels) from the command's files."""
     import numpy as np
 
-    from metrics.core.io import read_arrays, read_table, select_columns
+    from metricprobe.cli.common import table_matrix
+    from metrics.core.io import read_arrays, read_table
 
     path = Path(args.embeddings)
     suffix = path.suffix.lower()
@@ -93,9 +115,12 @@ def load_inputs(args: argparse.Namespace):
                              + ", ".join(sorted(arrays)))
         return emb, labels
     frame = read_table(path, arg="EMBEDDINGS")
-    spec = "emb_*" if args.embeddings_key == "embeddings" else args.embeddings_key
-    columns = select_columns(frame.columns, spec, arg="--embeddings-key")
-    emb = frame[columns].to_numpy()
+    spec = args.embeddings_key
+    if spec == "embeddings" and spec not in frame.columns and "embedding" not in frame.columns:
+        spec = "emb_*"
+    elif spec == "embeddings" and spec not in frame.columns:
+        spec = "embedding"
+    emb, _ = table_matrix(frame, spec, arg="--embeddings-key")
     if args.labels:
         labels = _load_labels(args.labels, args.labels_key, "--labels")
     else:
@@ -107,20 +132,20 @@ def load_inputs(args: argparse.Namespace):
 
 def evaluate(embeddings, labels, args: argparse.Namespace):
     """The payload dict and the report for the parsed options."""
-    from metrics.threshold_consistency.core import opis_report
-    from metrics.threshold_consistency.retrieval import retrieval_scores
+    import sys
+
+    from metrics.threshold_consistency.functional import opis_report, retrieval_scores
 
     far = _floats(args.far_range, "--far-range")
     epsilons = tuple(args.epsilon) if args.epsilon else (0.1,)
     ks = _ints(args.k, "--k")
-
-    def bar(blocks):
-        return progress(blocks, total=len(blocks), desc="pair blocks", args=args, min_total=50)
-
-    report = opis_report(embeddings, labels, epsilons=epsilons, rank=args.rank, far_range=far,
-                         n_thresholds=args.n_thresholds, beta=args.beta, distance=args.distance,
-                         reference=args.reference, min_class_size=args.min_class_size, mode=args.mode,
-                         device=args.device, _progress=bar)
+    quiet = getattr(args, "json", False) or getattr(args, "no_progress", False)
+    report = opis_report(
+        embeddings, labels, epsilons=epsilons, rank=args.rank,
+        far_range=far,  # type: ignore[arg-type]  # its length is checked by OPISOptions
+        n_thresholds=args.n_thresholds, beta=args.beta, distance=args.distance, reference=args.reference,
+        min_class_size=args.min_class_size, mode=args.mode, device=args.device,
+        progress=not quiet and sys.stderr.isatty())
     retrieval = retrieval_scores(embeddings, labels, ks=ks, r_metrics=True, ties=args.ties, device=args.device)
     payload = {
         "opis": report.opis,

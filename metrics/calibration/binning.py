@@ -1,8 +1,9 @@
-"""Bin edges, bin assignment and per-bin sums of calibration.md §2 (the one binning rule).
+"""Bin edges, bin assignment and per-bin sums: the one binning rule of the package.
 
-Public and reused by the detection D-ECE (``metrics.detection``) and by the
-``HistogramBinning`` calibrator, so that every binned quantity in the package cuts the
-scores the same way:
+Public numpy building blocks, reused by the detection D-ECE (``metrics.detection``) and
+by the ``HistogramBinning`` calibrator, so that every binned quantity cuts the scores
+the same way. They are numpy entries to the torch kernel that the calibration error,
+its report and its Metric run:
 
 - ``uniform``: e_k = k / M, each the correctly rounded double (never ``np.linspace``,
   whose 3/10 is 0.30000000000000004);
@@ -27,12 +28,15 @@ Example
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
+from metrics.calibration._estimators import MAX_BINS
 from metrics.core.errors import InputError
-from metrics.core.validation import as_float_array, check_int, check_option
+from metrics.core.options import validate_options
+from metrics.core.validation import as_float_array, check_int
 
 __all__ = [
     "BINNINGS",
@@ -49,12 +53,14 @@ BINNINGS = ("uniform", "quantile")
 
 def uniform_edges(n_bins: int) -> np.ndarray:
     """``[0, 1/M, 2/M, ..., 1]`` with each k/M the correctly rounded double."""
-    n_bins = check_int(n_bins, "n_bins", min_value=1)
-    return np.arange(n_bins + 1, dtype=np.float64) / n_bins
+    from metrics.calibration._kernel import uniform_edges_t
+
+    n_bins = check_int(n_bins, "n_bins", min_value=1, max_value=MAX_BINS)
+    return uniform_edges_t(n_bins).numpy()
 
 
-def quantile_edges(scores: Any, n_bins: int) -> np.ndarray:
-    """Equal-mass edges of calibration.md §2 (never raises on ties or N < M).
+def quantile_edges(scores: npt.ArrayLike, n_bins: int) -> np.ndarray:
+    """Equal-mass edges (never raises on ties or N < M).
 
     Parameters
     ----------
@@ -69,29 +75,29 @@ def quantile_edges(scores: Any, n_bins: int) -> np.ndarray:
     numpy.ndarray
         Strictly increasing float64 edges from 0 to 1.
     """
-    n_bins = check_int(n_bins, "n_bins", min_value=1)
-    s = np.sort(_scores(scores))
-    n = s.size
-    m = min(n_bins, n)
-    # chunk ends of np.array_split(s, m): the first n % m chunks hold one extra element
-    size, extra = divmod(n, m)
-    ends = np.arange(1, m) * size + np.minimum(np.arange(1, m), extra)
-    interior = (s[ends - 1] + s[ends]) / 2.0
-    return np.unique(np.concatenate(([0.0], interior, [1.0])))
+    import torch
+
+    from metrics.calibration._kernel import quantile_edges_t
+
+    n_bins = check_int(n_bins, "n_bins", min_value=1, max_value=MAX_BINS)
+    s = as_float_array(scores, "scores", ndim=1, what="scores")
+    return quantile_edges_t(torch.from_numpy(np.ascontiguousarray(s)), n_bins).numpy()
 
 
-def bin_edges(scores: Any = None, n_bins: int = 15, binning: str = "uniform") -> np.ndarray:
+@validate_options
+def bin_edges(scores: npt.ArrayLike | None = None, n_bins: int = 15,
+              binning: Literal["uniform", "quantile"] = "uniform") -> np.ndarray:
     """Edges e_0 = 0 < ... < e_M' = 1 for ``binning="uniform"`` (scores unused) or ``"quantile"``."""
-    check_option(binning, "binning", BINNINGS)
     if binning == "uniform":
         return uniform_edges(n_bins)
+    if scores is None:
+        raise InputError("scores: binning='quantile' derives its edges from the scores; got None")
     return quantile_edges(scores, n_bins)
 
 
-def _scores(scores: Any) -> np.ndarray:
-    if isinstance(scores, np.ndarray) and scores.dtype == np.float64 and scores.ndim == 1:
-        return scores
-    return as_float_array(scores, "scores", ndim=1, what="scores")
+def _as_float64(scores: npt.ArrayLike) -> np.ndarray:
+    s = np.asarray(scores, dtype=np.float64)
+    return np.ascontiguousarray(s) if any(st < 0 for st in s.strides) else s
 
 
 def _is_uniform(edges: np.ndarray) -> bool:
@@ -99,7 +105,7 @@ def _is_uniform(edges: np.ndarray) -> bool:
     return m >= 1 and edges[1] * m == 1.0 and np.array_equal(edges, np.arange(m + 1) / m)
 
 
-def assign_bins(scores: Any, edges: Any) -> np.ndarray:
+def assign_bins(scores: npt.ArrayLike, edges: npt.ArrayLike) -> np.ndarray:
     """Bin index of each score: [e_k, e_{k+1}), the last bin closed.
 
     Equals ``np.searchsorted(edges[1:-1], scores, side="right")``. For uniform k/M
@@ -111,20 +117,17 @@ def assign_bins(scores: Any, edges: Any) -> np.ndarray:
     -------
     numpy.ndarray of int64, same shape as ``scores``, values in [0, len(edges) - 2].
     """
-    s = scores if isinstance(scores, np.ndarray) and scores.dtype == np.float64 else np.asarray(scores, np.float64)
+    import torch
+
+    from metrics.calibration._kernel import assign_uniform, searchsorted_bins
+
+    s = torch.from_numpy(_as_float64(scores))
     e = np.asarray(edges, dtype=np.float64)
     if e.ndim != 1 or e.size < 2:
         raise InputError(f"edges must be a 1-D array of at least 2 increasing values; got shape {e.shape}")
-    m = e.size - 1
-    if m == 1:
-        return np.zeros(s.shape, dtype=np.int64)
-    if not _is_uniform(e):
-        return np.searchsorted(e[1:-1], s, side="right").astype(np.int64, copy=False)
-    idx = (s * m).astype(np.int64)
-    np.clip(idx, 0, m - 1, out=idx)
-    idx -= s < e[idx]                     # product rounded up across an edge
-    idx += (s >= e[idx + 1]) & (idx < m - 1)  # product rounded down below an edge
-    return idx
+    if _is_uniform(e):
+        return assign_uniform(s, e.size - 1).numpy()
+    return searchsorted_bins(s, torch.from_numpy(np.ascontiguousarray(e))).numpy()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +158,9 @@ class BinnedStatistics:
             return np.where(self.nonempty, self.sum_outcome / self.counts, np.nan)
 
 
-def binned_statistics(scores: Any, outcomes: Any, edges: Any, *, weights: Any = None,
-                      bins: np.ndarray | None = None) -> BinnedStatistics:
-    """Counts, Σ score and Σ outcome per bin of ``edges`` (float64 ``np.bincount``).
+def binned_statistics(scores: npt.ArrayLike, outcomes: npt.ArrayLike, edges: npt.ArrayLike, *,
+                      weights: npt.ArrayLike | None = None, bins: np.ndarray | None = None) -> BinnedStatistics:
+    """Counts, Σ score and Σ outcome per bin of ``edges`` (float64 sums).
 
     Parameters
     ----------
@@ -172,21 +175,28 @@ def binned_statistics(scores: Any, outcomes: Any, edges: Any, *, weights: Any = 
     bins : numpy.ndarray, optional
         Precomputed :func:`assign_bins` result (skips the assignment).
     """
-    s = scores if isinstance(scores, np.ndarray) and scores.dtype == np.float64 else np.asarray(scores, np.float64)
+    import torch
+
+    s = _as_float64(scores)
     o = np.asarray(outcomes)
     e = np.asarray(edges, dtype=np.float64)
     m = e.size - 1
-    b = assign_bins(s, e) if bins is None else bins
+    b = torch.from_numpy(np.ascontiguousarray(assign_bins(s, e) if bins is None else bins, dtype=np.int64))
+    st = torch.from_numpy(s)
+
+    def add(values: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
+        return torch.zeros(m, dtype=dtype).scatter_add_(0, b, values.to(dtype)).numpy()
+
     if weights is None:
-        counts = np.bincount(b, minlength=m)
-        sum_score = np.bincount(b, weights=s, minlength=m)
+        counts = add(torch.ones(1, dtype=torch.int64).expand(b.shape), torch.int64)
+        sum_score = add(st, torch.float64)
         if o.dtype == bool:
-            sum_outcome = np.bincount(b[o], minlength=m).astype(np.float64)
+            sum_outcome = add(torch.from_numpy(np.ascontiguousarray(o)), torch.int64).astype(np.float64)
         else:
-            sum_outcome = np.bincount(b, weights=o, minlength=m)
+            sum_outcome = add(torch.from_numpy(_as_float64(o)), torch.float64)
     else:
-        w = np.asarray(weights, dtype=np.float64)
-        counts = np.bincount(b, weights=w, minlength=m)
-        sum_score = np.bincount(b, weights=w * s, minlength=m)
-        sum_outcome = np.bincount(b, weights=w * o, minlength=m)
+        w = torch.from_numpy(_as_float64(weights))
+        counts = add(w, torch.float64)
+        sum_score = add(w * st, torch.float64)
+        sum_outcome = add(w * torch.from_numpy(_as_float64(o)), torch.float64)
     return BinnedStatistics(e, counts, sum_score, sum_outcome)

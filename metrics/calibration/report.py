@@ -1,27 +1,29 @@
 """``calibration_report``: per-bin table, every norm, a seeded bootstrap interval and a
-reliability diagram (calibration.md §5)."""
+reliability diagram."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import numpy.typing as npt
+import torch  # noqa: TC002  (annotations are evaluated by validate_options)
 
-from metrics.calibration._inputs import (
-    class_columns,
-    n_classes,
-    scores_outcomes,
-    validate_inputs,
-)
+from metrics.calibration._estimators import Binning, Compat, Scope, check_ce_options, errors_from_statistics
+from metrics.calibration._inputs import scores_outcomes, validate_inputs
 from metrics.calibration.binning import assign_bins, uniform_edges
-from metrics.calibration.estimators import (
-    check_ce_options,
-    errors_from_statistics,
-    statistics,
-)
+from metrics.calibration.functional import binned_statistics_of
+from metrics.core.bootstrap import bootstrap, check_ci_level, percentile_interval
+from metrics.core.deprecation import renamed_argument
+from metrics.core.options import validate_options
+from metrics.core.progress import Progress, check_progress
 from metrics.core.report import Report
-from metrics.core.validation import as_generator, check_fraction, check_int, check_option
+from metrics.core.validation import as_generator, check_int
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["CI_METHODS", "CalibrationReport", "bootstrap_replicates", "calibration_report"]
 
@@ -54,9 +56,20 @@ class CalibrationReport(Report):
     ece_ci: tuple[float, float] | None
     ci: dict[str, tuple[float, float]] | None
     n_samples: int
-    params: dict[str, Any]
+    params: dict[str, object]
 
-    def to_frame(self):
+    @property
+    def ci_low(self) -> float | None:
+        """Lower end of the ECE interval (None without a bootstrap)."""
+        return None if self.ece_ci is None else self.ece_ci[0]
+
+    @property
+    def ci_high(self) -> float | None:
+        """Upper end of the ECE interval (None without a bootstrap)."""
+        return None if self.ece_ci is None else self.ece_ci[1]
+
+
+    def to_frame(self):  # type: ignore[no-untyped-def]
         """One row per bin (and class for ``classwise``)."""
         import pandas as pd
 
@@ -75,158 +88,130 @@ class CalibrationReport(Report):
                 rows.append(row)
         return pd.DataFrame(rows)
 
-    def plot(self, ax=None, *, class_index: int | None = None):
-        """Reliability diagram: accuracy bars over the true bin widths, gap to the mean
-        confidence shaded, the diagonal, and bin counts on a twin axis.
+    def plot(self, ax: Axes | None = None, *, class_index: int | None = None, max_panels: int = 6
+             ) -> Axes | Figure:
+        """Reliability diagram (see :func:`metrics.calibration._plot.reliability_diagram`).
 
-        For ``classwise`` reports pick ``class_index`` (default 0). Returns the axes.
+        Top-label and positive-class reports draw one diagram on ``ax``. Classwise
+        reports draw small multiples of the ``max_panels`` worst-calibrated classes
+        (largest per-class ECE first) and return the figure, or one class's diagram on
+        ``ax`` when ``class_index`` is given.
         """
-        import matplotlib.pyplot as plt
+        from metrics.calibration._plot import plot_report
 
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5.5, 5))
-        counts, edges = self.counts, self.edges
-        conf, acc = self.mean_confidence, self.accuracy
-        title = "Reliability diagram"
-        if counts.ndim == 2:
-            k = 0 if class_index is None else check_int(class_index, "class_index", min_value=0,
-                                                        max_value=counts.shape[0] - 1)
-            counts, edges, conf, acc = counts[k], edges[k], conf[k], acc[k]
-            title += f" (class {k})"
-        keep = ~np.isnan(edges[1:])
-        counts, conf, acc = counts[keep], conf[keep], acc[keep]
-        lo, hi = edges[:-1][keep], edges[1:][keep]
-        ne = counts > 0
-        width = hi - lo
-        ax.bar(lo[ne], acc[ne], width=width[ne], align="edge", color="#4c72b0", edgecolor="white",
-               label="accuracy", zorder=2)
-        bottom = np.minimum(acc[ne], conf[ne])
-        ax.bar(lo[ne], np.abs(conf[ne] - acc[ne]), bottom=bottom, width=width[ne], align="edge",
-               color="#dd8452", alpha=0.45, hatch="//", edgecolor="#c44e52", label="gap to confidence", zorder=3)
-        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration", zorder=4)
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.set_xlabel("confidence")
-        ax.set_ylabel("accuracy")
-        if self.ece is not None:
-            text = f"ECE = {self.ece:.4f}"
-            if self.ece_ci is not None:
-                text += f" [{self.ece_ci[0]:.4f}, {self.ece_ci[1]:.4f}]"
-            ax.text(0.03, 0.95, text, transform=ax.transAxes, va="top")
-        ax.set_title(title)
-        twin = ax.twinx()
-        centers = (lo + hi) / 2
-        twin.plot(centers[ne], counts[ne], "o", color="0.3", ms=3, label="count")
-        twin.set_ylabel("count")
-        twin.set_ylim(0, max(1, counts.max()) * 1.1)
-        ax.legend(loc="lower right", fontsize="small")
-        return ax
+        return plot_report(self, ax, class_index=class_index, max_panels=max_panels)
 
 
-def _quantiles(reps: np.ndarray, theta: float, confidence: float, method: str) -> tuple[float, float]:
-    alpha = 1.0 - confidence
-    q_lo, q_hi = np.quantile(reps, [alpha / 2, 1 - alpha / 2])
-    if method == "percentile":
-        return float(q_lo), float(q_hi)
+_FIELD_NAMES = tuple(_FIELDS)
+
+
+def _basic(theta: float, q_lo: float, q_hi: float) -> tuple[float, float]:
     return float(2 * theta - q_hi), float(2 * theta - q_lo)
 
 
-def _all_errors(counts, sum_s, sum_o, classwise: bool) -> dict[str, float]:
+def _all_errors(counts: npt.ArrayLike, sum_s: npt.ArrayLike, sum_o: npt.ArrayLike,
+                classwise: bool) -> dict[str, float]:
     return {name: errors_from_statistics(counts, sum_s, sum_o, norm=norm, debiased=deb, classwise=classwise)
             for name, (norm, deb) in _FIELDS.items()}
 
 
 def bootstrap_replicates(p: np.ndarray, y: np.ndarray, *, n_bins: int, binning: str, scope: str,
-                         n_bootstrap: int, rng: np.random.Generator, fast: bool = True,
-                         compat: str | None = None, progress=None) -> dict[str, np.ndarray]:
+                         n_bootstrap: int, rng: np.random.Generator | int = 0, fast: bool = True,
+                         compat: str | None = None, progress: Progress = False) -> dict[str, np.ndarray | None]:
     """Replicate values of every report norm (ece, mce, ace, l2, l2_debiased).
 
-    Replicate b resamples idx = ``rng.integers(0, N, size=N)`` and recomputes with the
-    same settings. With fixed (uniform) edges and no ``compat`` the fast path bins each
-    sample once and weights it by its multiplicity ``bincount(idx)``; otherwise
-    (``fast=False``, quantile edges re-derived per replicate, or compat) the resample is
-    materialised. Both give the same numbers up to float64 summation order.
+    Replicate b resamples idx = ``rng.integers(0, N, size=N)`` (the package bootstrap)
+    and recomputes with the same settings. With fixed (uniform) edges and no ``compat``
+    the fast path bins each sample once and weights it by its multiplicity
+    ``bincount(idx)``; otherwise (``fast=False``, quantile edges re-derived per
+    replicate, or compat) the resample is materialised. Both give the same numbers up
+    to float64 summation order.
     """
     n = y.size
     classwise = scope == "classwise"
-    loop = progress(range(n_bootstrap)) if progress is not None else range(n_bootstrap)
-    out = {name: np.empty(n_bootstrap) for name in _FIELDS}
     if compat is not None:
-        from metrics.calibration.compat import compat_calibration_error
+        from metrics.calibration._compat import compat_calibration_error
 
         names = [name for name, (norm, deb) in _FIELDS.items() if _compat_supports(compat, norm, binning, scope, deb)]
-        for name in _FIELDS:
-            if name not in names:
-                out[name] = None
-        for b in loop:
-            idx = rng.integers(0, n, size=n)
-            for name in names:
-                norm, deb = _FIELDS[name]
-                out[name][b] = compat_calibration_error(p[idx], y[idx], n_bins=n_bins, norm=norm, binning=binning,
-                                                        scope=scope, debiased=deb, compat=compat)
-        return out
+
+        def compat_stat(idx: np.ndarray) -> np.ndarray:
+            return np.array([compat_calibration_error(p[idx], y[idx], n_bins=n_bins, norm=_FIELDS[name][0],
+                                                      binning=binning, scope=scope, debiased=_FIELDS[name][1],
+                                                      compat=compat) for name in names])
+
+        res = bootstrap(compat_stat, n, n_bootstrap=n_bootstrap, seed=rng, progress=progress)
+        reps = res.replicates.reshape(-1, len(names))
+        return {name: (reps[:, names.index(name)] if name in names else None) for name in _FIELDS}
     if fast and binning == "uniform":
         edges = uniform_edges(n_bins)
         if classwise:
-            k_all = n_classes(p)
-            cols = [class_columns(p, y, k) for k in range(k_all)]
-            s = np.stack([c[0] for c in cols])          # (K, N)
-            o = np.stack([c[1] for c in cols]).astype(np.float64)
+            q = np.stack([1 - p.astype(np.float64), p.astype(np.float64)], axis=1) if p.ndim == 1 else p
+            k_all = q.shape[1]
+            s = np.ascontiguousarray(q.T, dtype=np.float64)          # (K, N)
+            o = (y[None, :] == np.arange(k_all)[:, None]).astype(np.float64)
             flat = (assign_bins(s, edges) + (np.arange(k_all) * n_bins)[:, None]).ravel()
             s_flat, o_flat = s.ravel(), o.ravel()
-            size, shape = k_all * n_bins, (k_all, n_bins)
+            size, shape = k_all * n_bins, (k_all, n_bins)  # type: tuple[int, tuple[int, ...]]
         else:
-            s, o = scores_outcomes(p, y, scope)
-            flat, s_flat, o_flat = assign_bins(s, edges), s, o.astype(np.float64)
-            size, shape = n_bins, (n_bins,)
-        for b in loop:
-            w = np.bincount(rng.integers(0, n, size=n), minlength=n).astype(np.float64)
+            s, o_bool = scores_outcomes(p, y, scope)
+            flat, s_flat, o_flat = assign_bins(s, edges), s, o_bool.astype(np.float64)
+            k_all, size, shape = 1, n_bins, (n_bins,)
+
+        def fast_stat(w_int: np.ndarray) -> np.ndarray:
+            w = w_int.astype(np.float64)
             wf = np.tile(w, k_all) if classwise else w
             counts = np.bincount(flat, weights=wf, minlength=size).reshape(shape)
             sum_s = np.bincount(flat, weights=wf * s_flat, minlength=size).reshape(shape)
             sum_o = np.bincount(flat, weights=wf * o_flat, minlength=size).reshape(shape)
-            for name, value in _all_errors(counts, sum_s, sum_o, classwise).items():
-                out[name][b] = value
-        return out
-    for b in loop:
-        idx = rng.integers(0, n, size=n)
-        counts, sum_s, sum_o, _ = statistics(p[idx], y[idx], n_bins, binning, scope)
-        for name, value in _all_errors(counts, sum_s, sum_o, classwise).items():
-            out[name][b] = value
-    return out
+            return np.array(list(_all_errors(counts, sum_s, sum_o, classwise).values()))
+
+        res = bootstrap(fast_stat, n, n_bootstrap=n_bootstrap, seed=rng, resample="counts", progress=progress)
+    else:
+        def slow_stat(idx: np.ndarray) -> np.ndarray:
+            counts, sum_s, sum_o, _ = binned_statistics_of(p[idx], y[idx], n_bins=n_bins, binning=binning,
+                                                           scope=scope)
+            return np.array(list(_all_errors(counts, sum_s, sum_o, classwise).values()))
+
+        res = bootstrap(slow_stat, n, n_bootstrap=n_bootstrap, seed=rng, progress=progress)
+    reps = res.replicates.reshape(-1, len(_FIELDS))
+    return {name: reps[:, j] for j, name in enumerate(_FIELDS)}
 
 
 def _compat_supports(compat: str, norm: str, binning: str, scope: str, debiased: bool) -> bool:
-    from metrics.calibration.compat import SUPPORTED
+    from metrics.calibration._compat import SUPPORTED
 
     norms, binnings, scopes, debias_ok = SUPPORTED[compat]
     return norm in norms and binning in binnings and scope in scopes and (debias_ok or not debiased)
 
 
-def calibration_report(probs: Any, labels: Any, *, n_bins: int = 15, binning: str = "uniform",
-                       scope: str = "top_label", compat: str | None = None, n_bootstrap: int = 0,
-                       confidence: float = 0.9, ci_method: str = "percentile", seed: Any = 0,
-                       progress=None) -> CalibrationReport:
+@renamed_argument("confidence", "ci_level")
+@validate_options
+def calibration_report(probs: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.Tensor, *,
+                       n_bins: int = 15, binning: Binning = "uniform", scope: Scope = "top_label",
+                       compat: Compat | None = None, n_bootstrap: int = 0, ci_level: float = 0.95,
+                       ci_method: Literal["percentile", "basic"] = "percentile",
+                       seed: int | np.random.Generator = 0, progress: Progress = False) -> CalibrationReport:
     r"""Per-bin reliability table, ECE / MCE / ACE / L2 / debiased L2, and bootstrap intervals.
 
     Parameters
     ----------
     probs, labels, n_bins, binning, scope
-        As :func:`~metrics.calibration_error`.
+        As :func:`~metrics.calibration_error` (torch tensors are binned on their device).
     compat : str, optional
         Scalars from that library's mode (``None`` for norms it lacks); the per-bin
-        table always uses our binning (§2).
+        table always uses our binning.
     n_bootstrap : int ≥ 0
         Replicates (0 = no interval). Replicate b uses idx = rng.integers(0, N, size=N)
         with rng = ``np.random.default_rng(seed)``; quantile edges are re-derived per
         replicate.
-    confidence : float in (0, 1)
-        With α = 1 − confidence and Q the replicate quantiles (``np.quantile``):
+    ci_level : float in (0, 1), default 0.95
+        With α = 1 − ci_level and Q the replicate quantiles (``np.quantile``):
         percentile [Q(α/2), Q(1−α/2)], basic [2θ̂ − Q(1−α/2), 2θ̂ − Q(α/2)].
+        ``confidence=`` is its deprecated name.
     ci_method : {"percentile", "basic"}
     seed : int or numpy Generator
-    progress : callable, optional
-        Wraps the replicate loop (the CLI passes a progress bar).
+    progress : bool or callable
+        Progress over the replicates: ``True`` for a bar, or ``progress(done, total)``.
 
     Examples
     --------
@@ -237,37 +222,47 @@ def calibration_report(probs: Any, labels: Any, *, n_bins: int = 15, binning: st
     """
     n_bins = check_ce_options(n_bins, "l1", binning, scope, False, compat)
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", min_value=0)
-    confidence = check_fraction(confidence, "confidence")
-    check_option(ci_method, "ci_method", CI_METHODS)
+    ci_level = check_ci_level(ci_level)
+    progress = check_progress(progress)
     rng = as_generator(seed, "seed")
-    p, y = validate_inputs(probs, labels)
     classwise = scope == "classwise"
-    counts, sum_s, sum_o, edges = statistics(p, y, n_bins, binning, scope)
+    counts, sum_s, sum_o, edges = binned_statistics_of(probs, labels, n_bins=n_bins, binning=binning, scope=scope)
+    n_samples = int(np.atleast_2d(counts)[0].sum())
+    host: tuple[np.ndarray, np.ndarray] | None = None
+    if compat is not None or n_bootstrap:
+        host = validate_inputs(probs, labels)
     if compat is None:
-        values = _all_errors(counts, sum_s, sum_o, classwise)
+        values: dict[str, float | None] = dict(_all_errors(counts, sum_s, sum_o, classwise))
     else:
-        from metrics.calibration.compat import compat_calibration_error
+        from metrics.calibration._compat import compat_calibration_error
 
-        values = {name: (compat_calibration_error(p, y, n_bins=n_bins, norm=norm, binning=binning, scope=scope,
-                                                  debiased=deb, compat=compat)
+        assert host is not None
+        values = {name: (compat_calibration_error(host[0], host[1], n_bins=n_bins, norm=norm, binning=binning,
+                                                  scope=scope, debiased=deb, compat=compat)
                          if _compat_supports(compat, norm, binning, scope, deb) else None)
                   for name, (norm, deb) in _FIELDS.items()}
     ci = None
     if n_bootstrap:
-        reps = bootstrap_replicates(p, y, n_bins=n_bins, binning=binning, scope=scope, n_bootstrap=n_bootstrap,
-                                    rng=rng, compat=compat, progress=progress)
-        ci = {name: _quantiles(r, values[name], confidence, ci_method)
-              for name, r in reps.items() if r is not None}
-    counts = np.asarray(counts)
+        assert host is not None
+        reps = bootstrap_replicates(host[0], host[1], n_bins=n_bins, binning=binning, scope=scope,
+                                    n_bootstrap=n_bootstrap, rng=rng, compat=compat, progress=progress)
+        ci = {}
+        for name, r in reps.items():
+            theta = values[name]
+            if r is None or theta is None:
+                continue
+            lo, hi = percentile_interval(r, ci_level)
+            ci[name] = (float(lo), float(hi)) if ci_method == "percentile" else _basic(theta, float(lo), float(hi))
     nonempty = counts > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf = np.where(nonempty, sum_s / counts, np.nan)
         accuracy = np.where(nonempty, sum_o / counts, np.nan)
-    params = {"n_bins": n_bins, "binning": binning, "scope": scope, "compat": compat, "n_bootstrap": n_bootstrap,
-              "confidence": confidence, "ci_method": ci_method,
-              "seed": seed if not isinstance(seed, np.random.Generator) else "Generator"}
+    params: dict[str, object] = {
+        "n_bins": n_bins, "binning": binning, "scope": scope, "compat": compat, "n_bootstrap": n_bootstrap,
+        "ci_level": ci_level, "ci_method": ci_method,
+        "seed": seed if not isinstance(seed, np.random.Generator) else "Generator"}
     return CalibrationReport(edges=np.array(edges), counts=counts.astype(np.int64), mean_confidence=mean_conf,
                              accuracy=accuracy, nonempty=nonempty, ece=values["ece"], mce=values["mce"],
                              ace=values["ace"], l2=values["l2"], l2_debiased=values["l2_debiased"],
-                             ece_ci=None if ci is None else ci.get("ece"), ci=ci, n_samples=int(y.size),
+                             ece_ci=None if ci is None else ci.get("ece"), ci=ci, n_samples=n_samples,
                              params=params)

@@ -1,30 +1,53 @@
-"""Coercion and checks shared by the concordance functions (family-specific)."""
+"""Coercion and checks shared by the concordance functions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from metrics.core.errors import InputError
-from metrics.core.validation import as_float_array, check_option, check_positive, to_numpy
+from metrics.core.validation import as_float_array, check_positive, describe_position, to_numpy
 
-HIGHER_IS = ("risk", "survival")
-ON_UNDEFINED = ("raise", "nan")
+HigherIs = Literal["risk", "survival"]
+Compat = Literal["lifelines", "sksurv"]
+OnUndefined = Literal["raise", "nan"]
+
 DEFAULT_TIED_TOL = 1e-8
+#: (direction, tie tolerance) that each ``compat`` fixes.
+COMPAT_CONVENTIONS: dict[str, tuple[HigherIs, float]] = {
+    "lifelines": ("survival", 0.0),
+    "sksurv": ("risk", DEFAULT_TIED_TOL),
+}
 
 
-def as_vector(x: Any, name: str, what: str) -> np.ndarray:
-    """Float64 1-D copy-free view; (n, 1) and (1, n) are flattened; finite values only."""
+def as_vector(x: npt.ArrayLike, name: str, what: str, *, allow_inf: bool = False) -> np.ndarray:
+    """Float64 1-D array; (n, 1) and (1, n) are flattened; any strides or memory order.
+
+    ``allow_inf``: ±inf is accepted (it ranks above or below every finite value), NaN never.
+    """
     arr = to_numpy(x, name)
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
     if arr.ndim != 1:
         raise InputError(f"{name} must be a 1-D array of {what}; got shape {arr.shape}")
-    return as_float_array(arr, name, ndim=1, what=what, allow_empty=True)
+    out = as_float_array(arr, name, ndim=1, what=what, allow_empty=True, finite=not allow_inf)
+    if allow_inf:
+        bad = np.isnan(out)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{name} must hold {what}, not NaN (±inf is allowed); "
+                             f"{describe_position(out.shape, i)} is nan")
+    return out
 
 
-def as_event(event: Any, n: int, name: str = "event") -> np.ndarray:
+def as_risk(x: npt.ArrayLike, name: str = "risk") -> np.ndarray:
+    """Risk scores: float64, 1-D, NaN rejected, ±inf accepted."""
+    return as_vector(x, name, "risk scores", allow_inf=True)
+
+
+def as_event(event: npt.ArrayLike | None, n: int, name: str = "event") -> np.ndarray:
     """Boolean event indicator; ``None`` means every subject had the event.
 
     Only bools and the numbers 0 / 1 are accepted (lifelines would silently treat 2
@@ -38,7 +61,7 @@ def as_event(event: Any, n: int, name: str = "event") -> np.ndarray:
     if arr.ndim != 1:
         raise InputError(f"{name} must be a 1-D array of 0/1 or bool event indicators; got shape {arr.shape}")
     if arr.dtype.kind == "b":
-        return arr
+        return np.ascontiguousarray(arr)
     if arr.dtype.kind not in "iuf":
         raise InputError(f"{name} must hold 0/1 or bool event indicators; found dtype {arr.dtype}")
     bad = ~((arr == 0) | (arr == 1))
@@ -48,11 +71,12 @@ def as_event(event: Any, n: int, name: str = "event") -> np.ndarray:
     return arr == 1
 
 
-def survival_data(risk: Any, time: Any, event: Any, *, risk_name: str = "risk", time_name: str = "time",
+def survival_data(risk: npt.ArrayLike, time: npt.ArrayLike, event: npt.ArrayLike | None, *,
+                  risk_name: str = "risk", time_name: str = "time",
                   event_name: str = "event") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate ``(risk, time, event)``: 1-D, equal lengths, n ≥ 2, finite."""
-    r = as_vector(risk, risk_name, "finite risk scores")
-    t = as_vector(time, time_name, "finite times")
+    """Validate ``(risk, time, event)``: 1-D, equal lengths, n ≥ 2, finite times, no NaN risk."""
+    r = as_risk(risk, risk_name)
+    t = as_vector(time, time_name, "times")
     e = as_event(event, t.size, event_name)
     lengths = {risk_name: r.size, time_name: t.size, event_name: e.size}
     if len(set(lengths.values())) > 1:
@@ -63,19 +87,19 @@ def survival_data(risk: Any, time: Any, event: Any, *, risk_name: str = "risk", 
     return r, t, e
 
 
-def resolve_direction(compat: str | None, higher_is: str | None, tied_tol: float | None,
-                      allowed_compat: tuple[str, ...]) -> tuple[str, float]:
-    """Apply ``compat``'s fixed settings; reject a conflicting explicit option."""
-    if compat is not None:
-        check_option(compat, "compat", allowed_compat)
-    fixed = {"lifelines": ("survival", 0.0), "sksurv": ("risk", DEFAULT_TIED_TOL)}
-    if higher_is is not None:
-        check_option(higher_is, "higher_is", HIGHER_IS)
+def resolve_direction(compat: str | None, higher_is: str | None,
+                      tied_tol: float | None) -> tuple[HigherIs, float]:
+    """Apply ``compat``'s fixed settings; reject a conflicting explicit option.
+
+    The option values themselves are checked by the public functions' ``Literal``
+    annotations; this resolves the defaults and the conflicts.
+    """
     if tied_tol is not None:
         tied_tol = check_positive(tied_tol, "tied_tol", allow_zero=True)
     if compat is None:
-        return higher_is or "risk", DEFAULT_TIED_TOL if tied_tol is None else tied_tol
-    want_dir, want_tol = fixed[compat]
+        direction: HigherIs = "survival" if higher_is == "survival" else "risk"
+        return direction, DEFAULT_TIED_TOL if tied_tol is None else tied_tol
+    want_dir, want_tol = COMPAT_CONVENTIONS[compat]
     if higher_is is not None and higher_is != want_dir:
         raise InputError(f"higher_is={higher_is!r} conflicts with compat={compat!r}, which fixes "
                          f"higher_is={want_dir!r}; drop one of them")
@@ -86,7 +110,7 @@ def resolve_direction(compat: str | None, higher_is: str | None, tied_tol: float
 
 
 def oriented(risk: np.ndarray, higher_is: str) -> np.ndarray:
-    """Scores with 'higher means earlier failure'; negation is exact."""
+    """Scores with 'higher means earlier failure'; negation is exact (also for ±inf)."""
     return -risk if higher_is == "survival" else risk
 
 

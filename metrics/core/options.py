@@ -49,6 +49,22 @@ def check_choice(value: object, name: str, allowed: tuple[object, ...]) -> None:
     raise InputError(f"{name} must be one of {shown}; got {value!r}")
 
 
+def _annotations(func: Callable[..., Any]) -> dict[str, object]:
+    """The function's annotations, evaluated one by one: a name imported only for type
+    checking (``if TYPE_CHECKING:``) cannot be an option and is skipped."""
+    out: dict[str, object] = {}
+    original = inspect.unwrap(func)  # through functools.wraps layers, to the defining module
+    namespace = getattr(original, "__globals__", {})
+    for name, hint in getattr(original, "__annotations__", {}).items():
+        if isinstance(hint, str):
+            try:
+                hint = eval(hint, dict(namespace))  # noqa: S307 - the function's own annotation
+            except (NameError, AttributeError, TypeError, SyntaxError):
+                continue
+        out[name] = hint
+    return out
+
+
 def validate_options(func: F) -> F:
     """Decorator: check every ``Literal``-annotated argument of ``func`` on each call.
 
@@ -60,8 +76,7 @@ def validate_options(func: F) -> F:
     Traceback (most recent call last):
     metrics.core.errors.InputError: binning must be one of 'uniform', 'quantile'; got 'quantiles'
     """
-    hints = typing.get_type_hints(func)
-    options = {name: values for name, hint in hints.items()
+    options = {name: values for name, hint in _annotations(func).items()
                if name != "return" and (values := allowed_values(hint)) is not None}
     positional = [p.name for p in inspect.signature(func).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -9,13 +9,13 @@ in ``--json`` mode.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar, Union
+from typing import TypeVar
 
 from metrics.core.errors import InputError
 
 __all__ = ["Progress", "ProgressReporter", "check_progress", "progress_reporter", "track"]
 
-Progress = Union[bool, Callable[[int, "int | None"], object]]
+Progress = bool | Callable[[int, int | None], object]
 T = TypeVar("T")
 
 

@@ -10,6 +10,7 @@ was found.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,29 +54,39 @@ def _shape_text(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + (",)" if len(shape) == 1 else ")")
 
 
-def to_numpy(x: Any, name: str) -> np.ndarray:
-    """Convert ``x`` to a numpy array without copying when it is already one.
+def to_numpy(x: Any, name: str, *, copy: bool = False) -> np.ndarray:
+    """Convert ``x`` to a C-contiguous numpy array in native byte order.
 
-    Accepts numpy arrays, torch tensors (detached and moved to CPU), pandas
-    Series/DataFrames/Index, lists, tuples and scalars. Strings, ``None`` and
-    ragged or object-typed data raise :class:`InputError`.
+    Accepts numpy arrays of any strides and memory order (negative strides, Fortran
+    order, views of views, broadcast views), torch tensors (detached and moved to CPU;
+    any device, with or without ``requires_grad``), pandas Series/DataFrames/Index with
+    any index (values are taken by position), lists, tuples and scalars. Strings,
+    ``None`` and ragged or object-typed data raise :class:`InputError`.
+
+    A contiguous, writeable, native-order numpy input is returned as is unless ``copy``
+    is true; anything else is copied once. With ``copy=True`` the result never shares
+    memory with ``x`` (use it for anything that outlives the call, such as a Metric's
+    state).
     """
+    arr, fresh = _to_numpy(x, name)
+    if copy and not fresh:
+        arr = arr.copy(order="C")
+    return arr
+
+
+def _to_numpy(x: Any, name: str) -> tuple[np.ndarray, bool]:
+    """``(array, fresh)``: ``fresh`` is true when the array certainly owns new memory."""
     if x is None:
         raise InputError(f"{name} is required; got None")
-    if isinstance(x, np.ndarray):
-        arr = x
+    fresh = False
+    if _is_masked_array(x):
+        arr, fresh = _unmask(x, name), True
+    elif isinstance(x, np.ndarray):
+        arr = np.asarray(x)  # a subclass (matrix, memmap) as a plain array view
     elif _is_torch_tensor(x):
-        t = x.detach()
-        if t.is_complex():
-            raise InputError(f"{name} must be real-valued; got a complex tensor")
-        if t.dtype.is_floating_point and t.dtype not in _NUMPY_FLOAT_TORCH_DTYPES():
-            t = t.to(dtype=_torch().float32)  # bfloat16 has no numpy counterpart; exact in float32
-        arr = t.cpu().numpy()
+        arr, fresh = _tensor_to_numpy(x, name)
     elif hasattr(x, "to_numpy") and callable(x.to_numpy):  # pandas Series / DataFrame / Index
-        try:
-            arr = x.to_numpy()
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{name} could not be converted to an array: {exc}") from None
+        arr = _pandas_to_numpy(x, name)
     elif isinstance(x, (str, bytes)):
         raise InputError(f"{name} must be array-like; got a string")
     else:
@@ -83,9 +94,10 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
             arr = np.asarray(x)
         except (TypeError, ValueError) as exc:  # ragged nested lists
             raise InputError(f"{name} must be a rectangular array; {exc}") from None
+        fresh = isinstance(x, (list, tuple, numbers.Number))
     if arr.dtype == object:
         try:
-            arr = arr.astype(np.float64)
+            arr, fresh = arr.astype(np.float64), True
         except (TypeError, ValueError):
             raise InputError(
                 f"{name} must hold numbers; found non-numeric or ragged values (dtype object)"
@@ -94,6 +106,63 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
         raise InputError(f"{name} must hold numbers; found dtype {arr.dtype}")
     if arr.dtype.kind == "c":
         raise InputError(f"{name} must be real-valued; found complex dtype {arr.dtype}")
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{name} must hold numbers; found dtype {arr.dtype}")
+    if not arr.dtype.isnative:
+        arr, fresh = arr.astype(arr.dtype.newbyteorder("=")), True
+    if not _plain_layout(arr):
+        arr, fresh = np.array(arr, order="C", copy=True), True
+    return arr, fresh
+
+
+def _is_masked_array(x: object) -> bool:
+    """A numpy masked array, without importing ``numpy.ma`` (slow) when no one has."""
+    ma = sys.modules.get("numpy.ma")
+    return ma is not None and isinstance(x, ma.MaskedArray)
+
+
+def _unmask(x: np.ma.MaskedArray, name: str) -> np.ndarray:
+    """Masked entries become NaN (reported by the finiteness checks); integer data cannot hold them."""
+    if not np.ma.is_masked(x):
+        return np.array(np.ma.getdata(x))
+    if x.dtype.kind != "f":
+        i = int(np.flatnonzero(np.ma.getmaskarray(x))[0])
+        raise InputError(f"{name} must not hold masked values; {describe_position(x.shape, i)} is masked")
+    return np.ma.filled(x, np.nan)
+
+
+def _plain_layout(arr: np.ndarray) -> bool:
+    """C-contiguous with non-negative strides and writeable: safe for ``torch.from_numpy``."""
+    return bool(arr.flags.c_contiguous and arr.flags.writeable and all(st >= 0 for st in arr.strides))
+
+
+def _tensor_to_numpy(x: Any, name: str) -> tuple[np.ndarray, bool]:
+    torch = _torch()
+    t = x.detach()
+    fresh = t.device.type != "cpu"
+    if isinstance(t, torch.Tensor) and type(t) is not torch.Tensor:
+        t = t.as_subclass(torch.Tensor)  # a tensor subclass: read its plain data
+    if t.is_complex():
+        raise InputError(f"{name} must be real-valued; got a complex tensor")
+    if t.layout != torch.strided:
+        t, fresh = t.to_dense(), True
+    if t.dtype.is_floating_point and t.dtype not in _NUMPY_FLOAT_TORCH_DTYPES():
+        t, fresh = t.to(dtype=torch.float32), True  # bfloat16 and float8 have no numpy counterpart; exact in float32
+    if t.dtype not in _NUMPY_TORCH_DTYPES():
+        raise InputError(f"{name} must hold numbers; found tensor dtype {t.dtype}")
+    return t.cpu().resolve_conj().resolve_neg().numpy(), fresh
+
+
+def _pandas_to_numpy(x: Any, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(x.to_numpy())
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype == object:  # nullable extension dtypes (Int64, Float64, boolean) hold pd.NA
+        try:
+            arr = np.asarray(x.to_numpy(dtype=np.float64, na_value=np.nan))
+        except (TypeError, ValueError):
+            pass  # non-numeric: reported by the caller
     return arr
 
 
@@ -104,13 +173,19 @@ def _torch():
 
 
 def _is_torch_tensor(x: Any) -> bool:
-    mod = type(x).__module__
-    return mod.startswith("torch") and hasattr(x, "detach") and hasattr(x, "cpu")
+    torch = sys.modules.get("torch")  # never import torch for a numpy input
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def _NUMPY_FLOAT_TORCH_DTYPES():
     torch = _torch()
     return (torch.float16, torch.float32, torch.float64)
+
+
+def _NUMPY_TORCH_DTYPES():
+    torch = _torch()
+    return (torch.float16, torch.float32, torch.float64, torch.bool, torch.uint8, torch.int8,
+            torch.int16, torch.int32, torch.int64)
 
 
 def _check_ndim(arr: np.ndarray, name: str, ndim: int | tuple[int, ...] | None, what: str) -> None:
@@ -131,10 +206,11 @@ def as_float_array(
     min_value: float | None = None,
     max_value: float | None = None,
     allow_empty: bool = False,
-    dtype: type = np.float64,
+    dtype: type | None = np.float64,
     what: str = "numbers",
+    copy: bool = False,
 ) -> np.ndarray:
-    """Coerce ``x`` to a float array (float64 by default) and validate it.
+    """Coerce ``x`` to a C-contiguous float array (float64 by default) and validate it.
 
     Parameters
     ----------
@@ -154,15 +230,16 @@ def as_float_array(
         Result dtype; ``None`` keeps a floating input dtype (bools/ints become float64).
     what : str
         Noun for the error message ("probabilities", "scores", ...).
+    copy : bool
+        Return memory never shared with ``x`` (for Metric states and anything kept).
     """
-    arr = to_numpy(x, name)
+    arr, fresh = _to_numpy(x, name)
     _check_ndim(arr, name, ndim, what)
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"{name} must hold {what}; found dtype {arr.dtype}")
-    if dtype is None:
-        arr = arr if arr.dtype.kind == "f" else arr.astype(np.float64)
-    else:
-        arr = arr.astype(dtype, copy=False)
+    target = (arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)) if dtype is None else np.dtype(dtype)
+    if arr.dtype != target:
+        arr = arr.astype(target)  # a cast always allocates
+    elif copy and not fresh:
+        arr = arr.copy()
     if not allow_empty and (arr.size == 0 or (arr.ndim >= 1 and arr.shape[0] == 0)):
         raise InputError(f"{name} must not be empty; got shape {_shape_text(arr.shape)}")
     if finite:
@@ -193,43 +270,47 @@ def as_label_array(
     n_classes: int | None = None,
     ndim: int = 1,
     allow_empty: bool = False,
+    copy: bool = False,
 ) -> np.ndarray:
-    """Coerce integer class labels to ``int64``.
+    """Coerce integer class labels to a C-contiguous ``int64`` array.
 
-    Bools and integral floats are accepted; fractional or non-finite values, and
-    labels outside ``[0, n_classes)`` when ``n_classes`` is given, raise.
+    Bools and integral floats are accepted; fractional or non-finite values (never
+    truncated), values that do not fit in int64, and labels outside ``[0, n_classes)``
+    when ``n_classes`` is given, raise with the value as given. ``copy=True`` returns
+    memory never shared with ``x``.
     """
-    arr = to_numpy(x, name)
+    arr, fresh = _to_numpy(x, name)
     _check_ndim(arr, name, ndim, "integer labels")
     if not allow_empty and arr.size == 0:
         raise InputError(f"{name} must not be empty; got shape {_shape_text(arr.shape)}")
-    if arr.dtype.kind == "b":
-        out = arr.astype(np.int64)
-    elif arr.dtype.kind in "iu":
-        out = arr.astype(np.int64, copy=False)
-        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise InputError(f"{name} must be integer labels; a value overflows int64")
-    elif arr.dtype.kind == "f":
+    kind = arr.dtype.kind
+    if kind == "f":
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise InputError(
                 f"{name} must be integer labels; {describe_position(arr.shape, i)} is {_value_text(arr.flat[i])}"
             )
-        out = arr.astype(np.int64)
-    else:
+    elif kind not in "biu":
         raise InputError(f"{name} must be integer labels; found dtype {arr.dtype}")
-    if out.size:
-        lo_bad = out < 0
-        hi_bad = out >= n_classes if n_classes is not None else np.zeros_like(lo_bad)
+    if arr.size and kind != "b":
+        # Checked on the values as given, before any cast: 1e20 is reported as 1e+20.
+        too_big = (arr >= 2.0**63) if kind == "f" else (arr > np.iinfo(np.int64).max) if kind == "u" else None
+        lo_bad = arr < 0
+        hi_bad = arr >= n_classes if n_classes is not None else np.zeros(arr.shape, dtype=bool)
+        if too_big is not None:
+            hi_bad = hi_bad | too_big
         bad = lo_bad | hi_bad
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
+            where = f"{describe_position(arr.shape, i)} is {_value_text(arr.flat[i])}"
+            if n_classes is None and not lo_bad.flat[i]:
+                raise InputError(f"{name} must be integer labels that fit in int64; {where}")
             rng = f"[0, {n_classes})" if n_classes is not None else "≥ 0"
-            raise InputError(
-                f"{name} must be integer labels in {rng}; {describe_position(out.shape, i)} is {_value_text(out.flat[i])}"
-            )
-    return out
+            raise InputError(f"{name} must be integer labels in {rng}; {where}")
+    if arr.dtype != np.int64:
+        return arr.astype(np.int64)
+    return arr.copy() if copy and not fresh else arr
 
 
 def as_probabilities(
@@ -237,7 +318,8 @@ def as_probabilities(
     name: str = "probs",
     *,
     row_sum_tol: float | None = 1e-3,
-    dtype: type = np.float64,
+    dtype: type | None = np.float64,
+    copy: bool = False,
 ) -> np.ndarray:
     """Validate probabilities: (N,) or (N, K), finite, in [0, 1], rows summing to 1.
 
@@ -245,7 +327,7 @@ def as_probabilities(
     K ≥ 2 each row must sum to 1 within ``row_sum_tol`` (``None`` skips the check).
     """
     arr = as_float_array(x, name, ndim=(1, 2), min_value=0.0, max_value=1.0, dtype=dtype,
-                         what="probabilities")
+                         what="probabilities", copy=copy)
     if arr.ndim == 2:
         if arr.shape[1] == 0:
             raise InputError(f"{name} must have at least one column; got shape {_shape_text(arr.shape)}")
@@ -334,5 +416,5 @@ def as_generator(seed: Any, name: str = "seed") -> np.random.Generator:
     if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
         if seed is not None and seed < 0:
             raise InputError(f"{name} must be a non-negative integer or a numpy Generator; got {seed}")
-        return np.random.default_rng(seed)
+        return np.random.default_rng(None if seed is None else int(seed))
     raise InputError(f"{name} must be an integer, None or a numpy Generator; got {seed!r}")

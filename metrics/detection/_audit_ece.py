@@ -1,4 +1,4 @@
-"""Detection ECE (D-ECE) on already-labelled detections (detection.md §8).
+"""Detection ECE (D-ECE) on already-labelled detections.
 
 Küppers, Kronenberger, Shantia & Haselhoff, "Multivariate Confidence Calibration for
 Object Detection", CVPR Workshops 2020: bin detections jointly by confidence and by
@@ -8,7 +8,7 @@ detections) with the mean confidence,
     D-ECE = Σ_b (n_b / N′) |precision_b − conf_b|,
 
 over the joint bins with n_b ≥ ``min_bin_count``; N′ counts only those bins. Our
-default bins every dimension with calibration.md §2 (``metrics.calibration.bin_edges``
+default bins every dimension with the calibration binning (``metrics.calibration.bin_edges``
 / ``assign_bins``: k/M edges or tie-safe equal-mass edges, [e_k, e_{k+1}) with the last
 bin closed). ``compat="netcal"`` reproduces netcal 1.4 ``ECE`` / ``MCE`` / ``ACE`` with
 ``detection=True`` instead (see :func:`_netcal`).
@@ -19,9 +19,10 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from metrics.calibration import assign_bins, bin_edges
 from metrics.core.errors import InputError
@@ -30,10 +31,12 @@ from metrics.core.validation import as_float_array, as_label_array, check_int, c
 __all__ = ["detection_ece", "JointBins", "joint_bins", "validate_detection_inputs"]
 
 NORMS = ("l1", "max", "average")
+Norm = Literal["l1", "max", "average"]
+Binning = Literal["uniform", "quantile"]
 _DENSE_LIMIT = 1 << 22  # joint bins counted densely up to this many; sparse (np.unique) beyond
 
 
-def _check_n_bins(n_bins: Any, n_dims: int) -> list[int]:
+def _check_n_bins(n_bins: int | Sequence[int] | npt.NDArray[np.integer], n_dims: int) -> list[int]:
     if isinstance(n_bins, numbers.Integral) and not isinstance(n_bins, bool):
         return [check_int(n_bins, "n_bins", min_value=1)] * n_dims
     if isinstance(n_bins, (str, bytes)) or not isinstance(n_bins, (Sequence, np.ndarray)):
@@ -46,7 +49,8 @@ def _check_n_bins(n_bins: Any, n_dims: int) -> list[int]:
     return [check_int(v, f"n_bins[{i}]", min_value=1) for i, v in enumerate(values)]
 
 
-def validate_detection_inputs(scores: Any, matched: Any, features: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def validate_detection_inputs(scores: npt.ArrayLike, matched: npt.ArrayLike, features: npt.ArrayLike | None
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(scores (N,), matched float (N,), features (N, F)) validated: finite, in [0, 1], binary matched."""
     s = as_float_array(scores, "scores", ndim=1, min_value=0.0, max_value=1.0, dtype=None,
                        what="confidence scores")
@@ -67,7 +71,7 @@ def validate_detection_inputs(scores: Any, matched: Any, features: Any) -> tuple
 class JointBins:
     """Per-joint-bin sums of the non-empty joint bins (our default binning)."""
 
-    edges: list  # one edge array per dimension
+    edges: list[np.ndarray]  # one edge array per dimension
     bin_id: np.ndarray  # flat joint index of each non-empty bin
     counts: np.ndarray
     sum_score: np.ndarray
@@ -78,8 +82,8 @@ class JointBins:
         return np.abs(self.sum_matched / self.counts - self.sum_score / self.counts)
 
 
-def joint_bins(s: np.ndarray, m: np.ndarray, f: np.ndarray, n_bins: list[int], binning: str) -> JointBins:
-    """Joint bins over (score, features) with calibration.md §2 per dimension (validated inputs)."""
+def joint_bins(s: np.ndarray, m: np.ndarray, f: np.ndarray, n_bins: list[int], binning: Binning) -> JointBins:
+    """Joint bins over (score, features) with the calibration binning per dimension (validated inputs)."""
     cols = [np.asarray(s, dtype=np.float64)] + [np.asarray(f[:, j], dtype=np.float64) for j in range(f.shape[1])]
     edges = [bin_edges(c, n, binning) for c, n in zip(cols, n_bins)]
     sizes = [e.size - 1 for e in edges]
@@ -98,7 +102,7 @@ def joint_bins(s: np.ndarray, m: np.ndarray, f: np.ndarray, n_bins: list[int], b
     return JointBins(edges, uniq, np.bincount(inv), np.bincount(inv, weights=score), np.bincount(inv, weights=m))
 
 
-def dece_from_bins(bins: JointBins, norm: str, min_bin_count: int) -> tuple[float, float]:
+def dece_from_bins(bins: JointBins, norm: Norm, min_bin_count: int) -> tuple[float, float]:
     """(D-ECE, sparse mass) over the bins with n_b ≥ min_bin_count."""
     kept = bins.counts >= min_bin_count
     n_kept = int(bins.counts[kept].sum())
@@ -116,7 +120,7 @@ def dece_from_bins(bins: JointBins, norm: str, min_bin_count: int) -> tuple[floa
     return value, 1.0 - n_kept / n
 
 
-def _netcal(s: np.ndarray, m: np.ndarray, f: np.ndarray, n_bins: list[int], binning: str, norm: str,
+def _netcal(s: np.ndarray, m: np.ndarray, f: np.ndarray, n_bins: list[int], binning: Binning, norm: Norm,
             min_bin_count: int) -> float:
     """netcal 1.4 ``ECE``/``MCE``/``ACE(bins, equal_intervals, detection=True, sample_threshold)``.
 
@@ -165,9 +169,9 @@ def _netcal(s: np.ndarray, m: np.ndarray, f: np.ndarray, n_bins: list[int], binn
     return float(np.sum(cell / np.count_nonzero(np.sum(counts, axis=0))))
 
 
-def detection_ece(scores: Any, matched: Any, *, features: Any = None, n_bins: int | Sequence[int] = 20,
-                  binning: str = "uniform", norm: str = "l1", min_bin_count: int = 1,
-                  compat: str | None = None) -> float:
+def detection_ece(scores: npt.ArrayLike, matched: npt.ArrayLike, *, features: npt.ArrayLike | None = None,
+                  n_bins: int | Sequence[int] = 20, binning: Binning = "uniform", norm: Norm = "l1",
+                  min_bin_count: int = 1, compat: Literal["netcal"] | None = None) -> float:
     """Detection expected calibration error (D-ECE) of labelled detections.
 
     Parameters

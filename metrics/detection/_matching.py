@@ -1,9 +1,11 @@
-"""Greedy LVIS matching, batched over every (image, category) pair rank by rank.
+"""Greedy matching of detections to GT (LVIS and COCO rules), batched over every pair rank by rank.
 
-lvis-api's ``evaluate_img`` walks, for each IoU threshold t and each detection in
+lvis-api's ``evaluate_img`` and pycocotools' ``evaluateImg`` walk, for each IoU threshold t and each detection in
 score order, over the GT of the same (image, category) and takes among GT still
 free at t the non-ignored one with the largest IoU ≥ min(t, 1 − 1e-10) (the later
-GT on equal IoU), else the same choice among ignored GT, else nothing. A detection
+GT on equal IoU), else the same choice among ignored GT, else nothing. The two rule
+sets differ in one point: under COCO rules a crowd GT is never used up (any number of
+detections may match it); LVIS has no crowd GT. A detection
 only competes with the earlier detections of its own pair, so the r-th detections of
 all pairs can be matched at once: we loop over ranks r (at most the largest number of
 detections in one pair), and each step is a handful of array operations over the
@@ -40,8 +42,10 @@ def _pick(cand: np.ndarray, iou: np.ndarray, seg_start: np.ndarray, seg_id: np.n
 
 
 def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray, thresholds: np.ndarray,
-                 iou_entries: Callable, *, chunk_entries: int = _CHUNK_ENTRIES):
-    """Match detections to GT with lvis-api's rule for every area range and threshold.
+                 iou_entries: Callable[..., np.ndarray], *, gt_crowd: np.ndarray | None = None,
+                 gt_void: np.ndarray | None = None, chunk_entries: int = _CHUNK_ENTRIES
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Match detections to GT for every area range and threshold (lvis-api / pycocotools rule).
 
     Parameters
     ----------
@@ -58,6 +62,11 @@ def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray,
         ``iou_entries(e_det, e_gt, pair_det_start, pair_n_det, pair_gt_start, pair_n_gt)``
         → IoU of each entry; entries list, pair by pair and detection by detection,
         every GT of the pair in order (row-major blocks).
+    gt_crowd : (G,) bool, optional
+        COCO crowd regions: matched any number of times (never used up).
+    gt_void : (G,) bool, optional
+        GT whose match pycocotools does not count (GT id 0: it stores the GT id as the
+        match and tests it for truth); reported in ``matched_void``.
 
     Returns
     -------
@@ -67,6 +76,8 @@ def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray,
         Whether the GT it took is ignored.
     max_iou : (N,) float
         Largest IoU with any GT of its pair (0 where the pair has no GT).
+    matched_void : (A, T, N) bool or None
+        Whether the GT it took is void (None when ``gt_void`` is None).
     """
     n_det = len(det_key)
     n_area = gt_ignore.shape[0]
@@ -76,9 +87,15 @@ def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray,
     matched = np.zeros((rows, n_det), dtype=bool)
     matched_ignored = np.zeros((rows, n_det), dtype=bool)
     max_iou = np.zeros(n_det)
+    matched_void = None if gt_void is None else np.zeros((rows, n_det), dtype=bool)
+    reusable = None if gt_crowd is None or not gt_crowd.any() else gt_crowd
+
+    def shaped(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else x.reshape(n_area, n_thr, n_det)
+
     taken = np.zeros((rows, len(gt_key)), dtype=bool)
     if n_det == 0 or len(gt_key) == 0:
-        return matched.reshape(n_area, n_thr, n_det), matched_ignored.reshape(n_area, n_thr, n_det), max_iou
+        return shaped(matched), shaped(matched_ignored), max_iou, shaped(matched_void)  # type: ignore[return-value]
     keys, p_start, p_ndet = np.unique(det_key, return_index=True, return_counts=True)
     g_start = np.searchsorted(gt_key, keys, "left")
     p_ngt = np.searchsorted(gt_key, keys, "right") - g_start
@@ -120,8 +137,14 @@ def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray,
             best = np.where(best_regular >= 0, best_regular, best_ignored)
             r_idx, s_idx = np.nonzero(best >= 0)
             e = best[r_idx, s_idx]
-            taken[r_idx, g[e]] = True
+            if reusable is None:
+                taken[r_idx, g[e]] = True
+            else:
+                used = ~reusable[g[e]]
+                taken[r_idx[used], g[e][used]] = True
             dets = det_pos[dl[seg_start[s_idx]]]
             matched[r_idx, dets] = True
             matched_ignored[r_idx, dets] = best_regular[r_idx, s_idx] < 0
-    return (matched.reshape(n_area, n_thr, n_det), matched_ignored.reshape(n_area, n_thr, n_det), max_iou)
+            if matched_void is not None:
+                matched_void[r_idx, dets] = gt_void[g[e]]  # type: ignore[index]
+    return shaped(matched), shaped(matched_ignored), max_iou, shaped(matched_void)  # type: ignore[return-value]

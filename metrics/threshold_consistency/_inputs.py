@@ -1,28 +1,28 @@
-"""Input coercion and parameter checks shared by the OPIS and retrieval functions."""
+"""Input coercion shared by OPIS, the retrieval metrics and the Metric object.
+
+Torch tensors are validated and converted in torch on their own device (no host copy
+of the embeddings); everything else (numpy arrays of any strides and memory order,
+lists, pandas) goes through numpy and becomes a contiguous CPU tensor. The caller's
+arrays are never modified and never kept: later steps build new tensors.
+"""
 
 from __future__ import annotations
 
-import numbers
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from metrics.core.errors import InputError
-from metrics.core.validation import (
-    as_float_array,
-    as_label_array,
-    check_bool,
-    check_int,
-    check_option,
-    check_positive,
-    check_same_length,
-)
+from metrics.core.validation import as_float_array, as_label_array, check_same_length, describe_position
 
-QUANTILE_METHODS = ("linear", "lower", "higher", "nearest", "midpoint")
+__all__ = ["resolve_device", "as_embeddings_and_labels", "check_embedding_tensor", "check_label_tensor",
+           "normalise"]
+
+NORM_EPS = 1e-12
+_TINY_NORM = 2.0 ** -500  # below this the squares in ‖x‖ lose bits to underflow
 
 
-def resolve_device(embeddings: Any, device: Any) -> torch.device:
+def resolve_device(embeddings: object, device: str | torch.device | None) -> torch.device:
     """The device to compute on: ``device`` if given, else the embeddings' tensor device, else CPU."""
     if device is None:
         if isinstance(embeddings, torch.Tensor):
@@ -34,72 +34,98 @@ def resolve_device(embeddings: Any, device: Any) -> torch.device:
         raise InputError(f"device must be a torch device such as 'cpu' or 'cuda:0'; got {device!r} ({exc})") from None
 
 
-def as_embeddings_and_labels(embeddings: Any, labels: Any, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
-    """Validate (N, d) finite embeddings and N integer labels; float64 tensor on ``device``.
+def _first_bad(mask: torch.Tensor) -> int:
+    return int(mask.reshape(-1).nonzero()[0, 0])
 
-    The caller's arrays are never modified: every later step makes new tensors.
+
+def check_embedding_tensor(emb: torch.Tensor, *, allow_empty: bool = False, check_finite: bool = True
+                           ) -> torch.Tensor:
+    """Shape and dtype checks of an embedding tensor (no sync); returns it detached.
+
+    With ``check_finite`` the finiteness check costs one host synchronisation.
     """
-    emb = as_float_array(embeddings, "embeddings", ndim=2, what="embedding values")
-    if emb.shape[1] == 0:
-        raise InputError(f"embeddings must have at least one column; got shape {emb.shape}")
-    lab = as_label_array(labels, "labels")
-    check_same_length(embeddings=emb, labels=lab)
+    emb = emb.detach()
+    if emb.is_complex():
+        raise InputError("embeddings must be real-valued; got a complex tensor")
+    if emb.ndim != 2:
+        raise InputError(f"embeddings must be a 2-D array of embedding values; got shape {tuple(emb.shape)}")
+    if not allow_empty and (emb.shape[0] == 0 or emb.shape[1] == 0):
+        raise InputError(f"embeddings must not be empty; got shape {tuple(emb.shape)}")
+    if check_finite and emb.is_floating_point() and emb.numel():
+        bad = ~torch.isfinite(emb)
+        if bool(bad.any()):
+            i = _first_bad(bad)
+            value = float(emb.reshape(-1)[i])
+            raise InputError(f"embeddings must be finite embedding values; "
+                             f"{describe_position(tuple(emb.shape), i)} is {value!r}")
+    return emb
+
+
+def check_label_tensor(lab: torch.Tensor, n: int, *, check_values: bool = True) -> torch.Tensor:
+    """Integer class labels ≥ 0 as int64 on the tensor's device.
+
+    Floats must be integral (0.7 is an error, never truncated). ``check_values`` costs
+    one host synchronisation (skipped for bool / unsigned input, which cannot be bad).
+    """
+    lab = lab.detach()
+    if lab.is_complex():
+        raise InputError("labels must be integer labels; got a complex tensor")
+    if lab.ndim != 1 or lab.shape[0] != n:
+        raise InputError(f"embeddings, labels must have the same number of rows; embeddings has {n}, "
+                         f"labels has shape {tuple(lab.shape)}")
+    if lab.dtype == torch.bool or lab.dtype == torch.uint8:
+        return lab.to(torch.int64)
+    if check_values and lab.numel():
+        if lab.is_floating_point():
+            bad = ~torch.isfinite(lab) | (lab != torch.round(lab)) | (lab < 0)
+        else:
+            bad = lab < 0
+        if bool(bad.any()):
+            i = _first_bad(bad)
+            raise InputError(f"labels must be integer labels ≥ 0; element {i} is {lab[i].item()!r}")
+    return lab.to(torch.int64)
+
+
+def as_embeddings_and_labels(embeddings: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.Tensor,
+                             device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated (N, d) float64 embeddings and N int64 labels, both on ``device``.
+
+    A tensor is checked in torch where it lives (one synchronisation for finiteness)
+    and moved to ``device``; any other array-like goes through numpy (any strides or
+    memory order) into a new contiguous tensor.
+    """
     try:
-        x = torch.as_tensor(emb, dtype=torch.float64, device=device)
+        if isinstance(embeddings, torch.Tensor):
+            emb = check_embedding_tensor(embeddings).to(device=device, dtype=torch.float64)
+        else:
+            arr = as_float_array(embeddings, "embeddings", ndim=2, what="embedding values")
+            if arr.shape[1] == 0:
+                raise InputError(f"embeddings must have at least one column; got shape {arr.shape}")
+            emb = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64)).to(device)
+        n = int(emb.shape[0])
+        if isinstance(labels, torch.Tensor):
+            lab = check_label_tensor(labels, n).to(device)
+        else:
+            lab_np = as_label_array(labels, "labels")
+            check_same_length(embeddings=np.empty(n), labels=lab_np)
+            lab = torch.from_numpy(np.ascontiguousarray(lab_np)).to(device)
     except (RuntimeError, AssertionError) as exc:  # e.g. CUDA requested but not available
         raise InputError(f"device {str(device)!r} cannot be used here ({exc})") from None
-    return x, lab
+    return emb, lab
 
 
-def check_far_range(far_range: Any) -> tuple[float, float]:
-    if isinstance(far_range, (str, bytes)) or not hasattr(far_range, "__len__") or len(far_range) != 2:
-        raise InputError(f"far_range must be a pair (f_lo, f_hi) with 0 ≤ f_lo < f_hi ≤ 1; got {far_range!r}")
-    lo, hi = far_range
-    for v in (lo, hi):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(float(v)):
-            raise InputError(f"far_range must hold two real numbers; got {far_range!r}")
-    lo, hi = float(lo), float(hi)
-    if not (0.0 <= lo < hi <= 1.0):
-        raise InputError(f"far_range must satisfy 0 ≤ f_lo < f_hi ≤ 1; got ({lo}, {hi})")
-    return lo, hi
+def normalise(x: torch.Tensor) -> torch.Tensor:
+    """Unit rows x / ‖x‖₂ in float64, scale-free; all-zero rows stay zero.
 
-
-def check_block_size(block_size: Any) -> int | None:
-    if block_size is None:
-        return None
-    return check_int(block_size, "block_size", min_value=1)
-
-
-def check_opis_params(*, far_range, n_thresholds, beta, distance, reference, min_class_size, inclusive,
-                      integration, quantile_method, mode, block_size) -> dict:
-    """Validate every OPIS option of the spec's table; return them normalised."""
-    return dict(
-        far_range=check_far_range(far_range),
-        n_thresholds=check_int(n_thresholds, "n_thresholds", min_value=2),
-        beta=check_positive(beta, "beta"),
-        distance=check_option(distance, "distance", ("cosine", "l2")),
-        reference=check_option(reference, "reference", ("class_mean", "pooled")),
-        min_class_size=check_int(min_class_size, "min_class_size", min_value=2),
-        inclusive=check_bool(inclusive, "inclusive"),
-        integration=check_option(integration, "integration", ("mean", "trapezoid")),
-        quantile_method=check_option(quantile_method, "quantile_method", QUANTILE_METHODS),
-        mode=check_option(mode, "mode", ("exact", "approx")),
-        block_size=check_block_size(block_size),
-    )
-
-
-def check_epsilon(epsilon: Any, name: str = "epsilon") -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not np.isfinite(float(epsilon)):
-        raise InputError(f"{name} must be a real number in (0, 0.5]; got {epsilon!r}")
-    epsilon = float(epsilon)
-    if not 0.0 < epsilon <= 0.5:
-        raise InputError(f"{name} must lie in (0, 0.5]; got {epsilon}")
-    return epsilon
-
-
-def check_rank(rank: Any) -> str:
-    return check_option(rank, "rank", ("per_threshold", "once"))
-
-
-def check_ties(ties: Any) -> str:
-    return check_option(ties, "ties", ("index", "optimistic", "pessimistic"))
+    A row whose norm would overflow (entries near 1e200 or 1e308) or lose precision to
+    underflow is first divided by its largest absolute entry: cosine similarity does
+    not depend on a row's scale, and neither does this. Other rows are divided by
+    their norm directly.
+    """
+    norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    extreme = ~torch.isfinite(norms) | (norms < _TINY_NORM)
+    peak = x.abs().amax(dim=1, keepdim=True)
+    scale = torch.where(extreme & (peak > 0), peak, torch.ones_like(peak))
+    scaled = x / scale
+    norms = torch.where(extreme, torch.linalg.vector_norm(scaled, dim=1, keepdim=True), norms)
+    return scaled / norms.clamp_min(NORM_EPS)

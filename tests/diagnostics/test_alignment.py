@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from diagnostics.alignment import (
+from diagnostics import (
     gradient_cosine,
     gradient_entanglement,
     plasticity_stability,
@@ -210,3 +210,17 @@ def test_hugging_face_causal_lm_works_unchanged():
     full = gradient_entanglement(model, chosen, rejected)
     gw = manual_gradient(model, chosen, 0)
     assert full.per_pair[0].norm_w == pytest.approx(float(gw.norm()), rel=1e-10)
+
+
+@pytest.mark.parametrize("method", ["loop", "vmap", "last_layer"])
+def test_entanglement_reports_progress_over_pairs(method):
+    model = TinyCausalLM()
+    chosen, rejected = make_pairs(b=3)
+    calls = []
+    rep = gradient_entanglement(model, chosen, rejected, method=method, progress=lambda done, total: calls.append((done, total)))
+    assert len(rep.per_pair) == 3
+    assert calls[-1] == (3, 3) and all(t == 3 for _, t in calls)
+    if method == "loop":
+        assert calls == [(1, 3), (2, 3), (3, 3)]
+    with pytest.raises(InputError, match="progress"):
+        gradient_entanglement(model, chosen, rejected, progress="yes")

@@ -162,3 +162,93 @@ def test_adapters_reject_non_monitors():
         LightningMonitorCallback(object())
     with pytest.raises(InputError):
         HFMonitorCallback(object())
+
+
+def _lightning_fit(tmp_path, module, monitor):
+    L = pytest.importorskip("lightning.pytorch")
+    x, y = _tiny_data()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+    trainer = L.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[monitor.lightning_callback()])
+    trainer.fit(module, loader)
+    return trainer
+
+
+@pytest.mark.parametrize("calls", ["self", "child"])
+def test_lightning_training_step_returning_only_the_loss(tmp_path, calls):
+    L = pytest.importorskip("lightning.pytorch")
+
+    class LossOnly(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(4, 3, bias=False)
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            logits = self(x) if calls == "self" else self.net(x)
+            return torch.nn.functional.cross_entropy(logits, y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    monitor = SoftmaxCollapseMonitor(every_n_steps=2)
+    trainer = _lightning_fit(tmp_path, LossOnly(), monitor)
+    assert [r["step"] for r in monitor.history] == [0, 2]
+    rec = monitor.history[0]
+    assert rec["rows"] == 8 and rec["zero_loss_fraction"] == 0.0 and rec["nlm_cos"] is not None
+    assert "softmax_collapse/collapse_fraction" in trainer.callback_metrics
+
+
+def test_lightning_without_logits_says_what_to_return(tmp_path):
+    L = pytest.importorskip("lightning.pytorch")
+
+    class NoForward(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(4, 3))
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.cross_entropy(x @ self.w, y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    with pytest.raises(InputError, match="'logits': logits.detach()"):
+        _lightning_fit(tmp_path, NoForward(), SoftmaxCollapseMonitor(every_n_steps=2))
+
+
+@pytest.mark.parametrize("attach", [True, False])
+def test_hf_adapter_values_reach_the_trainer_logs(tmp_path, attach):
+    pytest.importorskip("transformers")
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=11, n_positions=8, n_embd=8, n_layer=1, n_head=2))
+    ids = torch.randint(0, 11, (16, 6), generator=torch.Generator().manual_seed(1))
+    data = [{"input_ids": ids[i], "labels": ids[i]} for i in range(len(ids))]
+    seen = []
+
+    class Sink(TrainerCallback):  # stands for TensorBoard / W&B: sees what on_log hands out
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            seen.append(dict(logs))
+
+    monitor = SoftmaxCollapseMonitor(every_n_steps=2)
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
+                             report_to=[], save_strategy="no", logging_strategy="no", use_cpu=True,
+                             disable_tqdm=True, dataloader_num_workers=0)
+    callback = monitor.hf_callback(causal_lm=True)
+    if attach:
+        trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[Sink()])
+        callback.attach(trainer)
+    else:
+        trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[callback, Sink()])
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "softmax_collapse/collapse_fraction" in h]
+    assert len(logged) == 2
+    assert logged[0]["softmax_collapse/rows"] == monitor.history[0]["rows"] == 20
+    assert sum("softmax_collapse/collapse_fraction" in s for s in seen) == 2

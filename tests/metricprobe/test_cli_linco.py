@@ -58,7 +58,7 @@ def test_tables_hold_one_column_per_group(tmp_path, capsys, suffix):
 def test_classification_strings_in_csv(tmp_path, capsys):
     f = tmp_path / "charges.csv"
     pd.DataFrame({"m0": ["theft", "fraud"], "m1": ["theft", "theft"], "m2": ["robbery", "theft"]}).to_csv(f, index=False)
-    assert main(["linco", str(f), "--task", "classification", "--json"]) == 0
+    assert main(["linco", str(f), "--task", "classification", "--columns", "m*", "--json"]) == 0
     assert _json(capsys)["value"] == pytest.approx(2 / 3, abs=1e-12)  # each case: one pair of three agrees
 
 
@@ -118,3 +118,22 @@ def test_demo_section():
 
     text = command.demo_section()
     assert "LInCo (corrected)" in text and "west" in text and command.DEMO_ORDER == 50
+
+
+def test_table_needs_judge_columns_and_never_takes_an_id_column(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    P = rng.gamma(2.0, 10.0, size=(3, 40))
+    f = tmp_path / "preds.csv"
+    frame = pd.DataFrame({"case_id": np.arange(1000, 1040)})
+    for name, row in zip(["judge_b", "judge_a", "judge_c"], P):
+        frame[name] = row
+    frame.to_csv(f, index=False)
+    assert main(["linco", str(f), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "--columns: name the judge" in err and "case_id" in err
+    assert main(["linco", str(f), "--columns", "judge_*", "--json"]) == 0
+    data = _json(capsys)
+    assert data["value"] == pytest.approx(linco(P), abs=1e-12)
+    assert data["judge_columns"] == ["judge_b", "judge_a", "judge_c"]
+    assert main(["linco", str(f), "--columns", "judge_*"]) == 0
+    assert "judge columns judge_b, judge_a, judge_c" in capsys.readouterr().out

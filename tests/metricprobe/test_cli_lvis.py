@@ -8,7 +8,7 @@ import pytest
 
 import metrics
 from metricprobe.cli import main
-from tests.metrics.lvis_synth import make_lvis
+from tests.metrics.detection.lvis_synth import make_lvis
 
 
 @pytest.fixture()

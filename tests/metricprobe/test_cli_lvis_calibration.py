@@ -39,7 +39,7 @@ def test_calibration_table(capsys):
     (["--calibration", "--method", "platt"], "--calibrate-on"),
     (["--calibration", "--features", "area"], "features"),
     (["--calibrate-on", "/nonexistent/train.json"], "does not exist"),
-    (["--calibration", "--iou-threshold", "2"], "iou_threshold"),
+    (["--calibration", "--iou-threshold", "2"], "iou-threshold"),
 ])
 def test_calibration_bad_usage_exits_2(extra, match, capsys):
     assert main(["lvis", GT, RES, *extra, "--no-progress"]) == 2

@@ -59,7 +59,7 @@ def test_errors_exit_2(tmp_path, capsys, data):
     assert "labels" in capsys.readouterr().err
     np.savez(tmp_path / "e.npz", embeddings=x, labels=y)
     assert main(["opis", str(tmp_path / "e.npz"), "--far-range", "0.5,0.1"]) == 2
-    assert "far_range" in capsys.readouterr().err
+    assert "--far-range must" in capsys.readouterr().err  # the CLI flag, not the Python parameter
     assert main(["opis", str(tmp_path / "e.npz"), "--k", "1000"]) == 2
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04trunc")
     assert main(["opis", str(tmp_path / "bad.npz")]) == 2

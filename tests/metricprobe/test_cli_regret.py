@@ -45,7 +45,7 @@ def test_parquet_npz_wide_columns_and_rewards(tmp_path, capsys):
     rng = np.random.default_rng(0)
     losses = rng.random((30, 3))
     policy = rng.dirichlet(np.ones(3), size=30)
-    expected = external_regret(losses, policy=policy)
+    expected = external_regret(policy, losses)
     pd.DataFrame({"l": list(losses), "p": list(policy)}).to_parquet(tmp_path / "log.parquet")
     assert main(["regret", str(tmp_path / "log.parquet"), "--losses", "l", "--policy", "p", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["external_regret"] == pytest.approx(expected, abs=1e-12)
@@ -60,7 +60,7 @@ def test_parquet_npz_wide_columns_and_rewards(tmp_path, capsys):
     assert main(["regret", str(tmp_path / "wide.csv"), "--losses", "loss_*", "--policy", "pi_*", "--rewards",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["external_regret"] == pytest.approx(
-        external_regret(losses - 1, policy=policy), abs=1e-12)
+        external_regret(policy, losses - 1), abs=1e-12)
 
 
 def test_plot(tmp_path, capsys):
@@ -97,5 +97,35 @@ def test_missing_and_truncated_files(tmp_path, capsys):
 def test_demo_section_matches_functional():
     text = demo_section()
     rows = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
-    rep = regret_report([r["losses"] for r in rows], policy=[r["policy"] for r in rows], eval_points=20)
+    rep = regret_report([r["policy"] for r in rows], [r["losses"] for r in rows], eval_points=20)
     assert f"{rep.external_regret:.4f}" in text and "verdict:" in text
+
+
+def test_named_action_columns_keep_file_order_and_points_are_printed(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    losses = rng.random((64, 3))
+    losses[:, 0] -= 0.3  # "rock", the first column in the file, is the best action
+    policy = rng.dirichlet(np.ones(3), size=64)
+    names = ["rock", "paper", "scissors"]
+    frame = pd.DataFrame({**{f"loss_{n}": losses[:, i] for i, n in enumerate(names)},
+                          **{f"pi_{n}": policy[:, i] for i, n in enumerate(names)}})
+    frame.to_csv(tmp_path / "named.csv", index=False)
+    args = ["regret", str(tmp_path / "named.csv"), "--losses", "loss_*", "--policy", "pi_*"]
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["external_regret"] == pytest.approx(external_regret(policy, losses), abs=1e-12)
+    assert data["best_fixed_action"] == 0 and data["columns"]["losses"] == [f"loss_{n}" for n in names]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "losses: actions 0, 1, ... are loss_rock, loss_paper, loss_scissors" in out
+    points = data["test"]["eval_points"]
+    assert len(points) < 64 and points[-1] == 64  # well-separated by default, not every round
+    assert "no-regret test read at" in out and f"{points[0]}, {points[1]}" in out
+
+
+def test_help_states_the_log_spaced_default(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["regret", "--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: log): 'log' (up to 20 well-separated log-spaced rounds)" in text

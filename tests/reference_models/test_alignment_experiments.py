@@ -24,3 +24,12 @@ def test_split_digits_shows_a_stability_gap_in_the_monitor():
     after = frame[frame["step"] >= result.switch_step]
     assert after["min_acc"].min() == result.min_acc_after_switch  # min-ACC records the gap
     assert (after["current_task"] == 1).all() and list(frame.columns[:3]) == ["step", "current_task", "acc_task_0"]
+
+
+def test_experiment_runners_take_the_progress_keyword():
+    calls = []
+    run_dpo_entanglement(steps=3, n_pairs=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    calls.clear()
+    run_split_digits_continual(steps_per_task=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]

@@ -1,4 +1,4 @@
-"""Tests of reference_models.calibrators (calibration.md §7, §10)."""
+"""Tests of reference_models.calibrators."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of reference_models.DetectionCalibrator (detection.md §8) and its exact rank preservation."""
+"""Tests of reference_models.DetectionCalibrator and its exact rank preservation."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def test_hedge_regret_bound_on_random_losses(A):
     T = 1000
     for losses in (rng.random((T, A)), (rng.random((T, A)) < rng.random(A)).astype(float)):
         policy, _ = run(Hedge(A, horizon=T), losses)
-        assert external_regret(losses, policy=policy) <= math.sqrt(T * math.log(A) / 2)
+        assert external_regret(policy, losses) <= math.sqrt(T * math.log(A) / 2)
 
 
 def test_ftrl_entropy_equals_hedge_and_euclidean_projection():
@@ -89,11 +89,11 @@ def test_ftl_linear_on_adversarial_sequence():
     policy, actions = run(FollowTheLeader(2), losses)
     assert policy[0].tolist() == [1.0, 0.0] and (policy.max(axis=1) == 1).all()
     # FTL loses ½ then 1 every round; the best action loses ⌊(T-1)/2⌋ + ½
-    assert external_regret(losses, policy=policy) == pytest.approx(0.5 + (T - 1) - (999 + 0.5))
-    res = no_regret_test(regret_curve(losses, policy=policy), eval_points=100)
+    assert external_regret(policy, losses) == pytest.approx(0.5 + (T - 1) - (999 + 0.5))
+    res = no_regret_test(regret_curve(policy, losses), eval_points=100)
     assert res.sublinear is False and res.slope == pytest.approx(1.0, abs=0.01)
     hedge_policy, _ = run(Hedge(2, horizon=T), losses)
-    assert external_regret(losses, policy=hedge_policy) <= math.sqrt(T * math.log(2) / 2)
+    assert external_regret(hedge_policy, losses) <= math.sqrt(T * math.log(2) / 2)
 
 
 def test_exp3_sublinear_under_bandit_feedback():
@@ -103,9 +103,9 @@ def test_exp3_sublinear_under_bandit_feedback():
     learner = EXP3(3, horizon=T)
     assert learner.eta == pytest.approx(math.sqrt(2 * math.log(3) / (T * 3)))
     policy, actions = run(learner, losses, seed=0)
-    res = no_regret_test(regret_curve(losses, policy=policy))
+    res = no_regret_test(regret_curve(policy, losses))
     assert res.sublinear is True
-    assert external_regret(losses, policy=policy) <= math.sqrt(2 * T * 3 * math.log(3))
+    assert external_regret(policy, losses) <= math.sqrt(2 * T * 3 * math.log(3))
 
 
 def test_exp3_update_by_hand():
@@ -131,8 +131,8 @@ def test_hedge_self_play_regret_per_round_vanishes():
     per_round = []
     for T in (100, 1600):
         p1, p2 = play_repeated_game(Hedge(3, horizon=T), Hedge(3, horizon=T), A, B, T)
-        regrets = np.array(game_regret(A, B, p1, p2))
-        np.testing.assert_allclose(np.array(cce_gap(A, B, p1, p2)), regrets / T, atol=1e-12)
+        regrets = np.array(game_regret(p1, p2, payoff_row=A, payoff_col=B))
+        np.testing.assert_allclose(np.array(cce_gap(p1, p2, payoff_row=A, payoff_col=B)), regrets / T, atol=1e-12)
         assert (regrets / T <= math.sqrt(math.log(3) / (2 * T))).all()
         per_round.append(regrets.max() / T)
     assert per_round[1] < per_round[0] / 2
@@ -176,7 +176,7 @@ def test_regret_loss_gradcheck():
     r = torch.tensor([0.3, -1.2, 2.0, 0.7], dtype=torch.float64, requires_grad=True)
     for h in ("identity", "relu2"):
         for k in (0.0, 1.3, float("inf")):
-            assert torch.autograd.gradcheck(lambda x: regret_loss(x, h=h, k=k), (r,))
+            assert torch.autograd.gradcheck(lambda x, h=h, k=k: regret_loss(x, h=h, k=k), (r,))
     g = torch.autograd.grad(regret_loss(r, k=float("inf")), r)[0]
     assert g.tolist() == [0.0, 0.0, 1.0, 0.0]
 
@@ -189,7 +189,7 @@ def test_expected_regret_matches_metric_and_is_differentiable():
     regrets = expected_regret(losses, policies)
     for n in range(3):
         assert float(regrets[n].detach()) == pytest.approx(
-            external_regret(losses[n].numpy(), policy=policies[n].detach().numpy()), abs=1e-12)
+            external_regret(policies[n].detach().numpy(), losses[n].numpy()), abs=1e-12)
     pol = policies.detach().clone().requires_grad_(True)
     grad = torch.autograd.grad(expected_regret(losses, pol).sum(), pol)[0]
     torch.testing.assert_close(grad, losses)
@@ -226,6 +226,10 @@ def test_reference_experiment_says_what_theory_predicts():
     (lambda: regret_loss(torch.tensor([1.0]), k=-1.0), "k must be a non-negative"),
     (lambda: regret_loss(torch.tensor([1.0]), h="square"), "h must be one of"),
     (lambda: expected_regret(torch.zeros(2, 3), torch.zeros(2, 3)), r"\(N, T, A\)"),
+    (lambda: expected_regret(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2)), r"must not be empty"),
+    (lambda: expected_regret(torch.zeros(1, 2, 2), torch.full((1, 2, 2), 1e300, dtype=torch.float64)), r"policies must be probability rows"),
+    (lambda: expected_regret(torch.full((1, 2, 2), float("nan")), torch.full((1, 2, 2), 0.5)), r"losses must be finite"),
+    (lambda: expected_regret(torch.full((1, 2, 2), 1e308, dtype=torch.float64), torch.full((1, 2, 2), 0.5)), r"at most .* rescale"),
 ])
 def test_bad_input(call, pattern):
     with pytest.raises(InputError, match=pattern):

@@ -211,3 +211,28 @@ def test_grokking_smoke_collapse_rises_under_softmax_not_under_stablemax():
     assert soft["sc_fraction"].iloc[0] == 0.0 and soft["sc_fraction"].iloc[-1] > 0.5
     assert soft["zero_loss_fraction"].iloc[-1] > 0.5
     assert (stab["zero_loss_fraction"] == 0.0).all()
+
+
+def test_run_grokking_progress_keyword_and_deprecated_callback():
+    calls = []
+    history = run_grokking(steps=4, log_every=2, p=7, width=8, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert history.step == [0, 2, 3]
+    rows = []
+    with pytest.warns(DeprecationWarning, match="progress="):
+        run_grokking(steps=2, log_every=1, p=7, width=8, callback=rows.append)
+    assert [r["step"] for r in rows] == [0, 1]
+
+
+def test_grokking_history_plot_returns_figure_or_the_given_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = run_grokking(steps=3, log_every=1, p=7, width=8)
+    fig = history.plot()
+    assert hasattr(fig, "axes")
+    _, ax = plt.subplots()
+    assert history.plot(ax=ax) is ax
+    plt.close("all")

@@ -63,7 +63,7 @@ def test_cox_gradcheck():
     event = torch.tensor([1, 1, 0, 1, 1, 0, 1, 1.0])
     for ties in ("breslow", "efron"):
         eta = torch.tensor(rng.normal(size=8), requires_grad=True)
-        assert torch.autograd.gradcheck(lambda x: CoxPHLoss(ties)(x, time, event), (eta,))
+        assert torch.autograd.gradcheck(lambda x, ties=ties: CoxPHLoss(ties)(x, time, event), (eta,))
 
 
 def test_discrete_hazard_hand_case_and_reductions():
@@ -102,3 +102,37 @@ def test_reference_model_on_rossi():
     # coefficients near lifelines' published fit on the full data (fin -0.38, prio +0.09)
     coef = dict(zip(res.feature_names, res.coef))
     assert coef["fin"] < 0 and coef["prio"] > 0
+
+
+def test_losses_accept_any_strides():
+    """Reversed (negative-stride) numpy inputs give the same loss as their copies."""
+    eta = torch.tensor([0.5, -0.5, 0.0, 1.0])
+    time, event = np.array([3.0, 2.0, 1.0, 1.0]), np.array([1, 0, 1, 1])
+    expect = CoxPHLoss("efron", "sum")(eta, time[::-1].copy(), event[::-1].copy())
+    assert CoxPHLoss("efron", "sum")(eta, time[::-1], event[::-1]).item() == expect.item()
+    hazard = np.asfortranarray(np.array([[0.1, 0.5, 0.2], [0.3, 0.3, 0.3]]))
+    step, ev = np.array([1, 2]), np.array([0, 1])
+    ref = DiscreteHazardLoss()(torch.tensor(hazard[::-1].copy()), step[::-1].copy(), ev[::-1].copy())
+    assert DiscreteHazardLoss()(hazard[::-1], step[::-1], ev[::-1]).item() == ref.item()
+
+
+def test_options_are_checked_by_name():
+    with pytest.raises(InputError, match="ties must be one of"):
+        CoxPHLoss(ties="exact")
+    with pytest.raises(InputError, match="reduction must be one of"):
+        DiscreteHazardLoss(reduction="max")
+    with pytest.raises(InputError, match="dataset must be one of"):
+        fit_reference_survival_model("whas500")
+
+
+def test_result_plot_shows_hazard_ratios():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = fit_reference_survival_model("rossi")
+    ax = result.plot()
+    assert [t.get_text() for t in ax.get_yticklabels()] != [] and "held out" in ax.get_title()
+    assert len(ax.patches) == len(result.coef)
+    plt.close(ax.figure)

@@ -1,0 +1,307 @@
+"""Scoring on a cluster: ``metrics.distributed`` on a 2-worker ``LocalCluster`` vs one process.
+
+    python -m benchmarks.distributed                       # 2e7 and 2e8 rows, 1e6 rows per shard
+    python -m benchmarks.distributed --rows 20000000 --concordance-rows 2000000
+    python -m benchmarks.distributed --quick               # 2e5 / 2e6 rows, 2e4 / 2e5 subjects
+
+Each workload runs at two sizes ten times apart (``--rows / 10`` and ``--rows``) on
+Parquet shards of ``--shard-rows`` rows written to a temporary directory (deleted at the
+end), so that a task always holds one shard whatever the number of rows.
+
+1. Calibration (binary click model: one probability column, int8 label, 15 uniform
+   bins). ``metrics.distributed.calibration_error`` on the path glob, on a
+   ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` on 127.0.0.1,
+   against the in-memory streaming path: one process reads the same shards one by one
+   with PyArrow and updates a ``CalibrationError`` Metric. Both read the Parquet files.
+2. Concordance (Harrell's C, tied times and scores, ~40 % censored):
+   ``metrics.distributed.concordance_index`` on the glob against reading every shard into
+   memory and calling ``metrics.concordance_index`` (an exact C needs a global order, so
+   there is no streaming path).
+
+Every value is asserted equal to the in-memory one before the table is written:
+calibration within 1e-12 absolute (float64 per-bin score sums added in another order
+move the ECE by a few ulps of the sums divided by N; the relative difference is
+recorded; the per-bin counts are integers), Harrell's C with ``==``. Each worker's peak resident set (``VmHWM`` of the
+worker process, reset through ``/proc/self/clear_refs`` before each workload) is read
+with ``client.run`` after the runs; the harness measures the driver process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks._harness import Bench, Measurement
+
+MIB = 2**20
+
+
+# ----------------------------------------------------------------------------- worker memory
+def _status(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _reset_peak() -> int:
+    """Reset this process's peak resident set to its current one (Linux); returns the RSS."""
+    import gc
+
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux, or not permitted: the peak then covers the worker's whole life
+        pass
+    return _status("VmRSS:")
+
+
+def _peak() -> int:
+    return _status("VmHWM:")
+
+
+def worker_memory(client: object, run: Callable[[], list[Measurement]]) -> tuple[list[Measurement], list[str]]:
+    """``run()``'s measurements and one line per worker: RSS before, peak RSS during."""
+    before = client.run(_reset_peak)  # type: ignore[attr-defined]
+    results = run()
+    peak = client.run(_peak)  # type: ignore[attr-defined]
+    lines = [f"{addr}: RSS {before[addr] / MIB:,.0f} MiB at start, peak {peak[addr] / MIB:,.0f} MiB"
+             for addr in sorted(peak)]
+    return results, lines
+
+
+# ----------------------------------------------------------------------------- shards
+def write_calibration_shards(folder: Path, rows: int, shard_rows: int, seed: int = 0) -> list[Path]:
+    """Click-model predictions: p = sigmoid(z), y ~ Bernoulli(sigmoid(0.8 z)) (over-confident)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    paths = []
+    for i, start in enumerate(range(0, rows, shard_rows)):
+        n = min(shard_rows, rows - start)
+        rng = np.random.default_rng([seed, i])
+        z = rng.normal(-2.0, 1.5, n)
+        p = 1.0 / (1.0 + np.exp(-z))
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-0.8 * z))).astype(np.int8)
+        path = folder / f"preds-{i:05d}.parquet"
+        pq.write_table(pa.table({"p": p, "y": y}), path)
+        paths.append(path)
+    return paths
+
+
+def write_survival_shards(folder: Path, rows: int, shard_rows: int, seed: int = 0) -> list[Path]:
+    """The concordance benchmark's synthetic subjects (tied times and scores), shard by shard."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks.concordance import make_data
+
+    folder.mkdir(parents=True)
+    paths = []
+    for i, start in enumerate(range(0, rows, shard_rows)):
+        risk, time_, event = make_data(min(shard_rows, rows - start), seed=seed * 100_003 + i)
+        path = folder / f"subjects-{i:05d}.parquet"
+        pq.write_table(pa.table({"risk": risk, "time": time_, "event": event.astype(np.int8)}), path)
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------- in-memory paths
+def streaming_calibration(paths: list[Path], n_bins: int) -> float:
+    """The in-memory streaming path: one ``CalibrationError`` updated shard by shard."""
+    import pyarrow.parquet as pq
+    import torch
+
+    from metrics.calibration import CalibrationError
+
+    metric = CalibrationError(n_bins=n_bins)
+    for path in paths:
+        table = pq.read_table(path, columns=["p", "y"])
+        p = table.column("p").to_numpy()
+        y = table.column("y").to_numpy().astype(np.int64)
+        metric.update(torch.from_numpy(p), torch.from_numpy(y))
+    return float(metric.compute())
+
+
+def in_memory_concordance(paths: list[Path]) -> float:
+    """Every shard read into one process, then ``metrics.concordance_index``."""
+    import pyarrow.parquet as pq
+
+    from metrics import concordance_index
+
+    table = pq.read_table(paths[0].parent)
+    return concordance_index(table.column("risk").to_numpy(), table.column("time").to_numpy(),
+                             table.column("event").to_numpy())
+
+
+# ----------------------------------------------------------------------------- workloads
+def _rate(rows: int, m: Measurement) -> str:
+    return f"{rows / m.seconds / 1e6:.2f} M rows/s"
+
+
+def bench_calibration(bench: Bench, client: object, root: Path, rows: int, shard_rows: int, workers: int,
+                      repeat: int) -> None:
+    from metrics import calibration_error as in_memory_ce
+    from metrics.distributed import calibration_error
+
+    folder = root / f"calibration-{rows}"
+    t0 = time.perf_counter()
+    paths = write_calibration_shards(folder, rows, shard_rows)
+    written = time.perf_counter() - t0
+    glob = str(folder / "preds-*.parquet")
+    n_bins = 15
+
+    differences: list[float] = []
+
+    def close(ours: object, anchor: object) -> None:
+        # ECE = sum_b |S_b - O_b| / N with S_b a float64 sum of up to N scores in [0, 1]: summing the
+        # shards' S_b in another order moves it by a few ulps of S_b, so the bound is on the scale of
+        # the scores (1), not on the (smaller) ECE; the relative difference is recorded
+        difference = abs(float(ours) - float(anchor))  # type: ignore[arg-type]
+        assert difference <= 1e-12, (ours, anchor)
+        differences.append(difference / abs(float(anchor)))  # type: ignore[arg-type]
+
+    results, lines = worker_memory(client, lambda: bench.compare(
+        f"calibration error (15 uniform bins), {rows:,} rows in {len(paths)} Parquet shards",
+        ours=lambda: calibration_error(glob, prob_columns=["p"], label_column="y", n_bins=n_bins),
+        anchors={"in-memory streaming path (one process, CalibrationError shard by shard)":
+                 lambda: streaming_calibration(paths, n_bins)},
+        repeat=repeat, check=close))
+    dask_m, stream_m = results
+    exact = ""
+    if rows <= 50_000_000:  # the whole input fits: the one-call in-memory function as well
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(folder)
+        whole = in_memory_ce(table.column("p").to_numpy(), table.column("y").to_numpy().astype(np.int64),
+                             n_bins=n_bins)
+        del table
+        close(dask_m.value, whole)
+        exact = " and to `metrics.calibration_error` on all rows in one array"
+    relative = f"largest relative difference {max(differences):.1e}" if differences else ""
+    bench.note(f"{rows:,} rows ({written:.0f} s to write the shards): Dask {_rate(rows, dask_m)} on {workers} "
+               f"workers = {rows / dask_m.seconds / workers / 1e6:.2f} M rows/s per worker; streaming "
+               f"{_rate(rows, stream_m)} in one process (per-worker rate / streaming rate = "
+               f"{stream_m.seconds / (dask_m.seconds * workers):.2f}). Value {float(dask_m.value):.12g}, equal to "  # type: ignore[arg-type]
+               f"the streaming value{exact} within 1e-12 absolute ({relative}: the per-bin score sums are added "
+               "in another order). Worker memory: " + "; ".join(lines) + ".")
+    shutil.rmtree(folder)
+
+
+def bench_concordance(bench: Bench, client: object, root: Path, rows: int, shard_rows: int, workers: int,
+                      repeat: int) -> None:
+    from metrics.distributed import concordance_index
+
+    folder = root / f"concordance-{rows}"
+    t0 = time.perf_counter()
+    paths = write_survival_shards(folder, rows, shard_rows)
+    written = time.perf_counter() - t0
+    glob = str(folder / "subjects-*.parquet")
+
+    def equal(ours: object, anchor: object) -> None:
+        assert ours == anchor, (ours, anchor)
+
+    results, lines = worker_memory(client, lambda: bench.compare(
+        f"Harrell's C, {rows:,} subjects in {len(paths)} Parquet shards (tied times and scores)",
+        ours=lambda: concordance_index(glob, risk_column="risk", time_column="time", event_column="event"),
+        anchors={"in memory (every shard read into one process, metrics.concordance_index)":
+                 lambda: in_memory_concordance(paths)},
+        repeat=repeat, check=equal))
+    dask_m, memory_m = results
+    bench.note(f"{rows:,} subjects ({written:.0f} s to write the shards): Dask {_rate(rows, dask_m)} on "
+               f"{workers} workers, in memory {_rate(rows, memory_m)} (in memory / Dask time = "
+               f"{memory_m.seconds / dask_m.seconds:.2f}). C = {float(dask_m.value)!r}, bit-identical "  # type: ignore[arg-type]
+               "to the in-memory value. Worker memory: " + "; ".join(lines) + ".")
+    shutil.rmtree(folder)
+
+
+def warm_up(workers: int) -> None:
+    """Import torch / numba and compile on every worker (a tiny run of both functions)."""
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from benchmarks.concordance import make_data
+    from metrics.distributed import calibration_error, concordance_index
+
+    risk, time_, event = make_data(4000)
+    frame = dd.from_pandas(pd.DataFrame({"p": 1.0 / (1.0 + np.exp(-risk)), "y": event.astype(np.int8),
+                                         "risk": risk, "time": time_, "event": event}), npartitions=4 * workers)
+    calibration_error(frame, prob_columns=["p"], label_column="y")
+    concordance_index(frame, risk_column="risk", time_column="time", event_column="event")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=200_000_000,
+                    help="calibration rows at the larger size (the smaller is a tenth); default 2e8")
+    ap.add_argument("--concordance-rows", type=int, default=100_000_000,
+                    help="concordance subjects at the larger size (the smaller is a tenth); default 1e8")
+    ap.add_argument("--shard-rows", type=int, default=1_000_000,
+                    help="calibration rows per Parquet shard (default 1e6: 200 shards at 2e8 rows)")
+    ap.add_argument("--concordance-shard-rows", type=int, default=500_000,
+                    help="concordance subjects per Parquet shard (default 5e5: 200 shards at 1e8 subjects)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="2e5 / 2e6 rows and 2e4 / 2e5 subjects")
+    ap.add_argument("--tmp", default=None, help="where to write the shards (default: the system temp dir)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rows, args.concordance_rows, args.shard_rows, args.concordance_shard_rows = (
+            2_000_000, 200_000, 200_000, 20_000)
+    import logging
+
+    import torch
+    from dask import distributed
+
+    logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)  # one line per shuffle otherwise
+    torch.set_num_threads(1)  # one core, like each single-threaded worker
+    bench = Bench("distributed", "Scoring on a cluster (Dask)", method=(
+        "the Dask runs use a 2-worker LocalCluster on 127.0.0.1 (separate worker processes) and the one-process path runs in the driver, both on the same Parquet shards, alternately; best wall time of the repeats; worker memory is each worker's peak resident set, read from the worker after the run."))
+    bench.packages.update({"dask": bench.packages.get("dask") or _version("dask"),
+                           "distributed": _version("distributed"), "pyarrow": _version("pyarrow")})
+    root = Path(tempfile.mkdtemp(prefix="metricprobe-bench-", dir=args.tmp))
+    try:
+        t0 = time.perf_counter()
+        with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            started = time.perf_counter() - t0
+            warm_up(args.workers)
+            bench.note(f"`LocalCluster(n_workers={args.workers}, threads_per_worker=1, processes=True)` on "
+                       f"127.0.0.1 (started in {started:.0f} s, not counted below); the driver's torch runs "
+                       "one thread, like each worker. Rows per shard: "
+                       f"{args.shard_rows:,} (calibration), {args.concordance_shard_rows:,} (concordance), so each task "
+                       "holds one shard at either size. Before the runs, each worker imported the "
+                       "libraries and ran both functions once on a tiny frame (warm start).")
+            for rows in (args.rows // 10, args.rows):
+                bench_calibration(bench, client, root, rows, args.shard_rows, args.workers, args.repeat)
+            for rows in (args.concordance_rows // 10, args.concordance_rows):
+                bench_concordance(bench, client, root, rows, args.concordance_shard_rows, args.workers,
+                                  args.repeat)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    bench.note("Times are wall times of the whole call, reading the Parquet shards included, on a machine "
+               "that other jobs shared while this ran; the RSS columns above are the driver process's.")
+    bench.write()
+
+
+def _version(package: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+if __name__ == "__main__":
+    main()
