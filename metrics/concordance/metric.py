@@ -15,14 +15,12 @@ from torchmetrics.utilities.distributed import gather_all_tensors
 from metrics.concordance._inputs import as_event, as_risk, as_vector, resolve_direction
 from metrics.concordance.functional import concordance_index
 from metrics.core.errors import InputError
+from metrics.core.metric_state import forward_keeping_state
 from metrics.core.options import validate_options
 
 __all__ = ["ConcordanceIndex"]
 
 _STATES = ("risk", "time", "event")
-_SAVED_FLAGS = ("_update_count", "_computed", "_to_sync", "_should_unsync", "compute_on_cpu", "_enable_grad",
-                "_is_synced")
-
 
 def _as_tensor(value: torch.Tensor | npt.ArrayLike | None, device: torch.device) -> torch.Tensor | None:
     """A tensor view of the input (copied later, into the state); numpy input goes to ``device``."""
@@ -143,17 +141,10 @@ class ConcordanceIndex(Metric):
                 event: torch.Tensor | None = None) -> torch.Tensor:
         """C of this batch alone (NaN with a warning when undefined); the batch joins the state."""
         r, t, e = self._checked(risk, time, event, self.validate_args)  # raises before any state change
-        saved_states = {attr: getattr(self, attr) for attr in self._defaults}
-        saved_flags = {name: getattr(self, name) for name in _SAVED_FLAGS}
+        parent_forward = super().forward
         self._in_forward = True
         try:
-            return super().forward(r, t, e)
-        except BaseException:
-            for attr, value in saved_states.items():
-                setattr(self, attr, value)
-            for name, value in saved_flags.items():
-                setattr(self, name, value)
-            raise
+            return forward_keeping_state(self, lambda: parent_forward(r, t, e))
         finally:
             self._in_forward = False
 

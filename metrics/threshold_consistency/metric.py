@@ -13,6 +13,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities.distributed import gather_all_tensors
 
 from metrics.core.errors import InputError
+from metrics.core.metric_state import forward_keeping_state
 from metrics.threshold_consistency._curves import compute_curves, summarise
 from metrics.threshold_consistency._inputs import check_embedding_tensor, check_label_tensor
 from metrics.threshold_consistency._options import OPISOptions
@@ -20,9 +21,6 @@ from metrics.threshold_consistency._options import OPISOptions
 __all__ = ["OPIS"]
 
 _OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(OPISOptions))
-_SAVED_FLAGS = ("_update_count", "_computed", "_to_sync", "_should_unsync", "compute_on_cpu", "_enable_grad",
-                "_is_synced", "_width")
-
 
 def _cat_rows(parts: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
     """Concatenate gathered batches along rows, skipping empty ones (an empty rank sends
@@ -141,17 +139,10 @@ class OPIS(Metric):
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """OPIS of this batch alone (NaN with a warning when undefined); the batch joins the state."""
         emb, lab = self._checked(embeddings, labels, self.validate_args)  # raises before any state change
-        saved_states = {attr: getattr(self, attr) for attr in self._defaults}
-        saved_flags = {name: getattr(self, name) for name in _SAVED_FLAGS}
+        parent_forward = super().forward
         self._in_forward = True
         try:
-            return super().forward(emb, lab)
-        except BaseException:
-            for attr, value in saved_states.items():
-                setattr(self, attr, value)
-            for name, value in saved_flags.items():
-                setattr(self, name, value)
-            raise
+            return forward_keeping_state(self, lambda: parent_forward(emb, lab), extra=("_width",))
         finally:
             self._in_forward = False
 
