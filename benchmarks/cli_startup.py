@@ -52,7 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 2 if args.quick else args.repeat
 
-    bench = Bench("cli_startup", "Command-line start-up")
+    bench = Bench("cli_startup", "Command-line start-up",
+                  method='each row times a whole process, start to exit, run alternately with the other rows; best wall time of the repeats.')
     bench.packages["torchmetrics"] = __import__("importlib.metadata").metadata.version("torchmetrics")
     with tempfile.TemporaryDirectory() as tmp:
         rng = np.random.default_rng(0)
