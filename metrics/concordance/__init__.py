@@ -19,8 +19,8 @@ _EXPORTS = {
 # The pair-counting building blocks, public for the other engines that score concordance
 # (metrics.distributed); not re-exported at the package level.
 _BUILDING_BLOCKS = {
-    "metrics.concordance._inputs": ("as_event", "as_risk", "as_vector", "oriented", "resolve_direction",
-                                    "survival_data"),
+    "metrics.concordance._inputs": ("as_event", "as_risk", "as_vector", "check_uno_options", "oriented",
+                                    "resolve_direction", "survival_data"),
     "metrics.concordance._ipcw": ("ipcw_weights",),
     "metrics.concordance._kernel": ("pair_counts", "weighted_sums"),
     "metrics.concordance.functional": ("ratio",),
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # static checkers see the names eagerly
         as_event,
         as_risk,
         as_vector,
+        check_uno_options,
         oriented,
         resolve_direction,
         survival_data,

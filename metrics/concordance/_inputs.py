@@ -109,6 +109,22 @@ def resolve_direction(compat: str | None, higher_is: str | None,
     return want_dir, want_tol
 
 
+
+def check_uno_options(pairs: str, tied_tol: float | None, compat: str | None, g_at: str) -> None:
+    """Reject the combinations of Uno's C options that contradict each other.
+
+    ``pairs="strict"`` compares exact risks only, and scikit-survival (``compat="sksurv"``)
+    uses Harrell's pairs and reads the censoring survival at T.
+    """
+    if pairs == "strict":
+        if tied_tol not in (None, 0, 0.0):
+            raise InputError(f"tied_tol={tied_tol!r} conflicts with pairs='strict', which uses exact risk ties")
+        if compat is not None:
+            raise InputError("compat='sksurv' conflicts with pairs='strict'; scikit-survival uses Harrell's pairs")
+    if compat is not None and g_at != "T":
+        raise InputError("compat='sksurv' conflicts with g_at='T-'; scikit-survival reads Ĝ(T)")
+
+
 def oriented(risk: np.ndarray, higher_is: str) -> np.ndarray:
     """Scores with 'higher means earlier failure'; negation is exact (also for ±inf)."""
     return -risk if higher_is == "survival" else risk

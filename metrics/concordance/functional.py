@@ -15,6 +15,7 @@ import numpy.typing as npt
 from metrics.concordance._inputs import (
     as_event,
     as_vector,
+    check_uno_options,
     no_pair_message,
     oriented,
     resolve_direction,
@@ -213,13 +214,7 @@ def uno_concordance_index(risk: npt.ArrayLike, time: npt.ArrayLike, event: npt.A
     event in ``np.argsort(time)`` order as ``w*c + 0.5*w*t``, scikit-survival's
     rounding, which matters at the 1e-11 level for n ≈ 2e4.
     """
-    if pairs == "strict":
-        if tied_tol not in (None, 0, 0.0):
-            raise InputError(f"tied_tol={tied_tol!r} conflicts with pairs='strict', which uses exact risk ties")
-        if compat is not None:
-            raise InputError("compat='sksurv' conflicts with pairs='strict'; scikit-survival uses Harrell's pairs")
-    if compat is not None and g_at != "T":
-        raise InputError("compat='sksurv' conflicts with g_at='T-'; scikit-survival reads Ĝ(T)")
+    check_uno_options(pairs, tied_tol, compat, g_at)
     direction, tol = resolve_direction(compat, higher_is, tied_tol)
     if pairs == "strict":
         tol = 0.0

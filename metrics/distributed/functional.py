@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from metrics.concordance import as_event, as_vector, ratio, resolve_direction
+from metrics.concordance import as_event, as_vector, check_uno_options, ratio, resolve_direction
 from metrics.core.errors import InputError
 from metrics.core.options import validate_options
 from metrics.core.validation import check_positive
@@ -225,13 +225,7 @@ def uno_concordance_index(data: dd.DataFrame | str, *, risk_column: str, time_co
     """
     if compat == "lifelines":  # pragma: no cover - refused by the Literal check first
         raise InputError("compat must be None or 'sksurv' for Uno's C; lifelines has no IPCW concordance")
-    if pairs == "strict":
-        if tied_tol not in (None, 0, 0.0):
-            raise InputError(f"tied_tol={tied_tol!r} conflicts with pairs='strict', which uses exact risk ties")
-        if compat is not None:
-            raise InputError("compat='sksurv' conflicts with pairs='strict'; scikit-survival uses Harrell's pairs")
-    if compat is not None and g_at != "T":
-        raise InputError("compat='sksurv' conflicts with g_at='T-'; scikit-survival reads Ĝ(T)")
+    check_uno_options(pairs, tied_tol, compat, g_at)
     if (train_time is None) != (train_event is None):
         given = "train_time" if train_time is not None else "train_event"
         missing = "train_event" if train_time is not None else "train_time"
