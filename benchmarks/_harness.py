@@ -139,7 +139,7 @@ def machine_description() -> str:
             f"Python {platform.python_version()}; {_threads()}")
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
@@ -159,8 +159,8 @@ class Bench:
         self.method = method or ("all implementations in one process on the same data, run alternately; "
                                  "best wall time of the repeats; memory from a separate call of each.")
         self.sections: list[str] = []
-        self.packages: dict[str, str] = {"metricprobe": _version("metricprobe"), "numpy": _version("numpy"),
-                                         "torch": _version("torch")}
+        self.packages: dict[str, str] = {"metricprobe": package_version("metricprobe"), "numpy": package_version("numpy"),
+                                         "torch": package_version("torch")}
         self.started = datetime.datetime.now(datetime.timezone.utc)
         self.machine = machine_description()
 
@@ -190,7 +190,7 @@ class Bench:
             for m in results[1:]:
                 check(values["metricprobe"], m.value)
         for package in (anchor_packages or {}).values():
-            self.packages[package] = _version(package)
+            self.packages[package] = package_version(package)
         ours_s = results[0].seconds
         lines = [f"### {workload}", "", f"| implementation | best of {repeat} (s) | ratio (anchor / ours) | "
                  "tracemalloc peak | RSS growth |", "|---|---|---|---|---|"]

@@ -1,7 +1,8 @@
 """Scoring on a cluster: ``metrics.distributed`` on a 2-worker ``LocalCluster`` vs one process.
 
-    python -m benchmarks.distributed                       # 2e7 and 2e8 rows, 1e6 rows per shard
+    python -m benchmarks.distributed                       # 2e7 / 2e8 rows, 1e7 / 1e8 subjects
     python -m benchmarks.distributed --rows 20000000 --concordance-rows 2000000
+    python -m benchmarks.distributed --only concordance    # one workload
     python -m benchmarks.distributed --quick               # 2e5 / 2e6 rows, 2e4 / 2e5 subjects
 
 Each workload runs at two sizes ten times apart (``--rows / 10`` and ``--rows``) on
@@ -13,6 +14,11 @@ end), so that a task always holds one shard whatever the number of rows.
    ``LocalCluster(n_workers=2, threads_per_worker=1, processes=True)`` on 127.0.0.1,
    against the in-memory streaming path: one process reads the same shards one by one
    with PyArrow and updates a ``CalibrationError`` Metric. Both read the Parquet files.
+   Besides wall times, the CPU seconds of the workers (every thread, Dask's own work
+   included) per Dask call and of the streaming call give per-core rates that do not
+   depend on what else the machine runs; and the stages of one task (reading, update,
+   merge) are timed inside a worker (under the nanny's allocator settings) and in the
+   driver.
 2. Concordance (Harrell's C, tied times and scores, ~40 % censored):
    ``metrics.distributed.concordance_index`` on the glob against reading every shard into
    memory and calling ``metrics.concordance_index`` (an exact C needs a global order, so
@@ -37,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._harness import Bench, Measurement
+from benchmarks._harness import Bench, Measurement, package_version
 
 MIB = 2**20
 
@@ -143,6 +149,80 @@ def in_memory_concordance(paths: list[Path]) -> float:
                              table.column("event").to_numpy())
 
 
+def stage_times(path: str, n_bins: int, repeat: int = 3) -> dict[str, float]:
+    """Seconds (best of ``repeat``) of each stage of one calibration task on one shard, in this process.
+
+    The stages of ``metrics.distributed.calibration_error``'s task on a Parquet glob: PyArrow
+    reads the file in batches of 65,536 rows as numpy arrays, a ``CalibrationError`` is
+    updated batch by batch, and two states merge. For comparison, the stages of the
+    earlier task (still used for a Dask DataFrame): Dask reads the file into a pandas
+    partition, which becomes numpy arrays, and one update takes the whole partition.
+    """
+    import dask.dataframe as dd
+    import pyarrow.parquet as pq
+    import torch
+
+    from metrics.calibration import CalibrationError
+    from metrics.distributed import merge_states
+
+    best: dict[str, float] = {}
+
+    def keep(stage: str, t0: float) -> None:
+        best[stage] = min(best.get(stage, float("inf")), time.perf_counter() - t0)
+
+    rows = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        batches = [(b.column(0).to_numpy(), b.column(1).to_numpy().astype(np.int64))
+                   for b in pq.ParquetFile(path).iter_batches(batch_size=65_536, columns=["p", "y"])]
+        keep("PyArrow batches to numpy", t0)
+        metric = CalibrationError(n_bins=n_bins)
+        t0 = time.perf_counter()
+        for p, y in batches:
+            metric.update(p, y)
+        keep("update batch by batch", t0)
+        t0 = time.perf_counter()
+        merge_states(metric, metric)
+        keep("merge two states", t0)
+        t0 = time.perf_counter()
+        part = dd.read_parquet(path).compute(scheduler="sync")
+        keep("(earlier task) Dask reads the shard into pandas", t0)
+        t0 = time.perf_counter()
+        p = np.ascontiguousarray(part["p"].to_numpy(dtype=np.float64))
+        y = part["y"].to_numpy().astype(np.int64)
+        keep("(earlier task) pandas to numpy", t0)
+        metric = CalibrationError(n_bins=n_bins)
+        t0 = time.perf_counter()
+        metric.update(torch.from_numpy(p), torch.from_numpy(y))
+        keep("(earlier task) one update of the whole shard", t0)
+        rows = len(part)
+    best["rows"] = float(rows)
+    return best
+
+
+def stage_note(client: object, path: Path, n_bins: int) -> str:
+    """One line per stage: its time in one worker (Dask's nanny environment) and in the driver."""
+    import os
+
+    torch_threads = _torch_threads()
+    worker = sorted(client.scheduler_info()["workers"])[0]  # type: ignore[attr-defined]
+    in_worker = client.run(stage_times, str(path), n_bins, workers=[worker])[worker]  # type: ignore[attr-defined]
+    in_driver = stage_times(str(path), n_bins)
+    rows = in_worker.pop("rows")
+    in_driver.pop("rows")
+    cells = [f"{stage}: {in_worker[stage] * 1e3:.1f} ms in a worker, {in_driver[stage] * 1e3:.1f} ms in the driver"
+             for stage in in_worker]
+    trim = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"), workers=[worker])[worker]  # type: ignore[attr-defined]
+    return (f"Stages of one task on one {rows:,.0f}-row shard (best of 3; worker environment "
+            f"MALLOC_TRIM_THRESHOLD_={trim}, driver torch threads {torch_threads}): " + "; ".join(cells) + ".")
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
 # ----------------------------------------------------------------------------- workloads
 def _rate(rows: int, m: Measurement) -> str:
     return f"{rows / m.seconds / 1e6:.2f} M rows/s"
@@ -170,12 +250,30 @@ def bench_calibration(bench: Bench, client: object, root: Path, rows: int, shard
         assert difference <= 1e-12, (ours, anchor)
         differences.append(difference / abs(float(anchor)))  # type: ignore[arg-type]
 
+    # CPU seconds: the workers' (all their threads, Dask's own work included) per Dask call, and the
+    # driver's per streaming call; on a shared machine these, not wall times, give the per-core rates
+    calls = {"dask": 0, "stream": 0}
+    stream_cpu: list[float] = []
+
+    def dask_call() -> float:
+        calls["dask"] += 1
+        return calibration_error(glob, prob_columns=["p"], label_column="y", n_bins=n_bins)
+
+    def stream_call() -> float:
+        calls["stream"] += 1
+        t0 = time.process_time()
+        value = streaming_calibration(paths, n_bins)
+        stream_cpu.append(time.process_time() - t0)
+        return value
+
+    cpu_before = client.run(time.process_time)  # type: ignore[attr-defined]
     results, lines = worker_memory(client, lambda: bench.compare(
         f"calibration error (15 uniform bins), {rows:,} rows in {len(paths)} Parquet shards",
-        ours=lambda: calibration_error(glob, prob_columns=["p"], label_column="y", n_bins=n_bins),
-        anchors={"in-memory streaming path (one process, CalibrationError shard by shard)":
-                 lambda: streaming_calibration(paths, n_bins)},
+        ours=dask_call,
+        anchors={"in-memory streaming path (one process, CalibrationError shard by shard)": stream_call},
         repeat=repeat, check=close))
+    cpu_after = client.run(time.process_time)  # type: ignore[attr-defined]
+    worker_cpu = sum(cpu_after[a] - cpu_before[a] for a in cpu_after) / max(1, calls["dask"])
     dask_m, stream_m = results
     exact = ""
     if rows <= 50_000_000:  # the whole input fits: the one-call in-memory function as well
@@ -187,13 +285,17 @@ def bench_calibration(bench: Bench, client: object, root: Path, rows: int, shard
         del table
         close(dask_m.value, whole)
         exact = " and to `metrics.calibration_error` on all rows in one array"
+    stages = stage_note(client, paths[0], n_bins)
     relative = f"largest relative difference {max(differences):.1e}" if differences else ""
     bench.note(f"{rows:,} rows ({written:.0f} s to write the shards): Dask {_rate(rows, dask_m)} on {workers} "
                f"workers = {rows / dask_m.seconds / workers / 1e6:.2f} M rows/s per worker; streaming "
                f"{_rate(rows, stream_m)} in one process (per-worker rate / streaming rate = "
-               f"{stream_m.seconds / (dask_m.seconds * workers):.2f}). Value {float(dask_m.value):.12g}, equal to "  # type: ignore[arg-type]
+               f"{stream_m.seconds / (dask_m.seconds * workers):.2f}). CPU time: the workers spent {worker_cpu:.2f} s "
+               f"per Dask call ({rows / worker_cpu / 1e6:.2f} M rows per worker CPU second), the streaming path "
+               f"{min(stream_cpu):.2f} s ({rows / min(stream_cpu) / 1e6:.2f} M rows per CPU second; per-worker CPU "
+               f"rate / streaming CPU rate = {min(stream_cpu) / worker_cpu:.2f}). Value {float(dask_m.value):.12g}, equal to "  # type: ignore[arg-type]
                f"the streaming value{exact} within 1e-12 absolute ({relative}: the per-bin score sums are added "
-               "in another order). Worker memory: " + "; ".join(lines) + ".")
+               "in another order). Worker memory: " + "; ".join(lines) + ". " + stages)
     shutil.rmtree(folder)
 
 
@@ -253,6 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="2e5 / 2e6 rows and 2e4 / 2e5 subjects")
     ap.add_argument("--tmp", default=None, help="where to write the shards (default: the system temp dir)")
+    ap.add_argument("--only", choices=("calibration", "concordance"), default=None,
+                    help="run one workload (default: both)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rows, args.concordance_rows, args.shard_rows, args.concordance_shard_rows = (
@@ -266,8 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)  # one core, like each single-threaded worker
     bench = Bench("distributed", "Scoring on a cluster (Dask)", method=(
         "the Dask runs use a 2-worker LocalCluster on 127.0.0.1 (separate worker processes) and the one-process path runs in the driver, both on the same Parquet shards, alternately; best wall time of the repeats; worker memory is each worker's peak resident set, read from the worker after the run."))
-    bench.packages.update({"dask": bench.packages.get("dask") or _version("dask"),
-                           "distributed": _version("distributed"), "pyarrow": _version("pyarrow")})
+    bench.packages.update({"dask": bench.packages.get("dask") or package_version("dask"),
+                           "distributed": package_version("distributed"), "pyarrow": package_version("pyarrow")})
     root = Path(tempfile.mkdtemp(prefix="metricprobe-bench-", dir=args.tmp))
     try:
         t0 = time.perf_counter()
@@ -282,9 +386,9 @@ def main(argv: list[str] | None = None) -> None:
                        f"{args.shard_rows:,} (calibration), {args.concordance_shard_rows:,} (concordance), so each task "
                        "holds one shard at either size. Before the runs, each worker imported the "
                        "libraries and ran both functions once on a tiny frame (warm start).")
-            for rows in (args.rows // 10, args.rows):
+            for rows in (args.rows // 10, args.rows) if args.only != "concordance" else ():
                 bench_calibration(bench, client, root, rows, args.shard_rows, args.workers, args.repeat)
-            for rows in (args.concordance_rows // 10, args.concordance_rows):
+            for rows in (args.concordance_rows // 10, args.concordance_rows) if args.only != "calibration" else ():
                 bench_concordance(bench, client, root, rows, args.concordance_shard_rows, args.workers,
                                   args.repeat)
     finally:
@@ -292,15 +396,6 @@ def main(argv: list[str] | None = None) -> None:
     bench.note("Times are wall times of the whole call, reading the Parquet shards included, on a machine "
                "that other jobs shared while this ran; the RSS columns above are the driver process's.")
     bench.write()
-
-
-def _version(package: str) -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 if __name__ == "__main__":

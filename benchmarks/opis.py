@@ -8,12 +8,16 @@ alternated, best of ``--repeat``; writes ``docs/benchmarks/opis.md``.
   ``searchsorted``), and vs the limit of any exact method: one float64 BLAS product
   of the normalised embeddings with themselves.
 * Recall@1 + MAP@R + R-precision vs pytorch-metric-learning's ``AccuracyCalculator``
-  (``CustomKNN(CosineSimilarity())``, ``k="max_bin_count"``, float64), 100 classes.
+  (``CustomKNN(CosineSimilarity())``, ``k="max_bin_count"``), 100 classes, called with
+  float64 tensors (the primary anchor) and with float32 tensors (as users pass model
+  outputs); PML casts both to float32 inside. ``--opis-sizes ""`` runs the retrieval
+  rows only.
 """
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
 import numpy as np
 import torch
@@ -71,7 +75,11 @@ def ours_retrieval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return (r["recall"][1], r["map_at_r"], r["r_precision"])
 
 
-def pml_retrieval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+class LooseValues(tuple):
+    """Values checked loosely: PML on float32 input ranks by float32 similarities."""
+
+
+def pml_retrieval(x: np.ndarray, y: np.ndarray, dtype: torch.dtype = torch.float64) -> tuple[float, ...]:
     from pytorch_metric_learning.distances import CosineSimilarity
     from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
     from pytorch_metric_learning.utils.inference import CustomKNN
@@ -79,18 +87,24 @@ def pml_retrieval(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     calc = AccuracyCalculator(include=("precision_at_1", "r_precision", "mean_average_precision_at_r"),
                               k="max_bin_count", knn_func=CustomKNN(CosineSimilarity()),
                               device=torch.device("cpu"))
-    xt = torch.tensor(x, dtype=torch.float64)
+    xt = torch.tensor(x, dtype=dtype)
     a = calc.get_accuracy(xt, torch.tensor(y), xt, torch.tensor(y), ref_includes_query=True)
-    return (a["precision_at_1"], a["mean_average_precision_at_r"], a["r_precision"])
+    values = (a["precision_at_1"], a["mean_average_precision_at_r"], a["r_precision"])
+    return values if dtype == torch.float64 else LooseValues(values)
 
 
-def _close(tol: float):
+def _close(tol: float, loose_tol: float = 1e-3):
     def check(ours: object, anchor: object) -> None:
+        limit = loose_tol if isinstance(anchor, LooseValues) else tol
         if isinstance(anchor, tuple) and isinstance(ours, tuple):
-            assert max(abs(a - b) for a, b in zip(ours, anchor)) < tol, (ours, anchor)
+            assert max(abs(a - b) for a, b in zip(ours, anchor)) < limit, (ours, anchor)
         elif isinstance(anchor, float) and isinstance(ours, float):
-            assert abs(ours - anchor) < tol, (ours, anchor)
+            assert abs(ours - anchor) < limit, (ours, anchor)
     return check
+
+
+PML64 = "pytorch-metric-learning AccuracyCalculator (float64 input, primary)"
+PML32 = "pytorch-metric-learning AccuracyCalculator (float32 input)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,29 +125,37 @@ def main(argv: list[str] | None = None) -> None:
     for n in opis_sizes:
         x, y = make_data(n, args.dim)
         bench.compare(f"OPIS exact, {n:,} × {args.dim} float32, {n // 50} classes",
-                      ours=lambda x=x, y=y: opis(x, y),
-                      anchors={"dense N×N numpy": lambda x=x, y=y: dense_opis(x, y),
-                               "limit: one N×N float64 BLAS product": lambda x=x: one_product(x)},
+                      ours=partial(opis, x, y),
+                      anchors={"dense N×N numpy": partial(dense_opis, x, y),
+                               "limit: one N×N float64 BLAS product": partial(one_product, x)},
                       repeat=args.repeat, check=_close(1e-12))
-    bench.note("OPIS: the values equal the dense computation (checked to 1e-12). The limit of an exact "
-               "method is one N×N similarity product (the third row; its ratio column, read inversely, is how "
-               "many such products metricprobe's time is). The streamed exact mode normally makes one pass "
-               "over the pairs a < b (half of the N×N product): a sampled guess of the close pairs is kept "
-               "and checked, so the order statistics and the threshold counts are read from it; when the "
-               "guess does not hold, or the close pairs exceed 2**23, it falls back to up to three passes.")
+    if opis_sizes:
+        bench.note("OPIS: the values equal the dense computation (checked to 1e-12). The limit of an exact "
+                   "method is one N×N similarity product (the third row; its ratio column, read inversely, is how "
+                   "many such products metricprobe's time is). The streamed exact mode normally makes one pass "
+                   "over the pairs a < b (half of the N×N product): a sampled guess of the close pairs is kept "
+                   "and checked, so the order statistics and the threshold counts are read from it; when the "
+                   "guess does not hold, or the close pairs exceed 2**23, it falls back to up to three passes.")
     for n in retrieval_sizes:
         x, y = make_data(n, args.dim, n_classes=100)
         bench.compare(f"Recall@1 + MAP@R + R-precision, {n:,} × {args.dim} float32, 100 classes",
-                      ours=lambda x=x, y=y: ours_retrieval(x, y),
-                      anchors={"pytorch-metric-learning AccuracyCalculator": lambda x=x, y=y: pml_retrieval(x, y)},
-                      anchor_packages={"pytorch-metric-learning AccuracyCalculator": "pytorch-metric-learning"},
+                      ours=partial(ours_retrieval, x, y),
+                      anchors={PML64: partial(pml_retrieval, x, y),
+                               PML32: partial(pml_retrieval, x, y, torch.float32)},
+                      anchor_packages={PML64: "pytorch-metric-learning", PML32: "pytorch-metric-learning"},
                       repeat=args.repeat, check=_close(1e-6))
     skipped = [n for n in (10000, 50000) if n not in retrieval_sizes]
     if skipped and not args.quick:
         bench.note("NOT RUN in this run: the retrieval rows at " + ", ".join(f"{n:,}" for n in skipped)
                    + " (--retrieval-sizes); the defaults are 10,000 and 50,000.")
-    bench.note("Retrieval: both compute float64 cosine similarities and a per-query top-k; values agree "
-               "to about 1e-8 (PML accumulates MAP@R in lower precision). metricprobe processes 32 MB "
+    bench.note("Retrieval: the primary anchor is PML's AccuracyCalculator (CustomKNN(CosineSimilarity()), "
+               "k=\"max_bin_count\") called with float64 tensors, as in our tests; the second PML row is the same "
+               "call with float32 tensors, as users pass model outputs. PML's get_accuracy casts its inputs to "
+               "float32 (.type(torch.float)), so both PML rows rank by float32 similarities and differ only by "
+               "that cast; their values agree with ours to 1e-6 here (checked; float64 input) and 1e-3 (float32 "
+               "input). metricprobe ranks by float64 similarities exactly: a float32 product and top list "
+               "select each query's candidates, proven by a rounding-error bound to hold the float64 top R, and "
+               "neighbours closer than the bound are re-ranked with float64 dot products. It processes 256 MB "
                "query blocks, so its memory stays bounded; PML builds its k-NN on the whole query set.")
     if args.no_write:
         print("(--no-write: docs/benchmarks/opis.md left as it is)")

@@ -22,6 +22,7 @@ Run:  python -m benchmarks.regret [--quick]
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import numpy as np
 
@@ -111,10 +112,26 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     policy_t, losses_t = torch.from_numpy(policy), torch.from_numpy(losses)
-    for name, fn in [("external_regret", external_regret), ("regret_curve (external)", regret_curve)]:
+
+    def call(fn: Callable[..., object], *args: object, threads: int | None = None) -> Callable[[], object]:
+        """``fn(*args)``, with ``threads`` torch intra-op threads (the setting restored after)."""
+        def run() -> object:
+            before = torch.get_num_threads()
+            if threads:
+                torch.set_num_threads(threads)
+            try:
+                return fn(*args)
+            finally:
+                torch.set_num_threads(before)
+        return run
+
+    functions: list[tuple[str, Callable[..., object]]] = [("external_regret", external_regret),
+                                                          ("regret_curve (external)", regret_curve)]
+    for name, fn in functions:
         bench.compare(f"{name} on CPU torch tensors, T = {t_big:,}, A = 100 (computed in torch)",
-                      repeat=args.repeat, ours=lambda fn=fn: fn(policy_t, losses_t),
-                      anchors={"metricprobe, numpy input": lambda fn=fn: fn(policy, losses)},
+                      repeat=args.repeat, ours=call(fn, policy_t, losses_t),
+                      anchors={"metricprobe, numpy input": call(fn, policy, losses),
+                               "metricprobe, torch input, one torch thread": call(fn, policy_t, losses_t, threads=1)},
                       check=lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12))
     bench.note(
         "Values agree with every anchor (relative 1e-9). The one-liners skip input validation; "
@@ -122,6 +139,13 @@ def main(argv: list[str] | None = None) -> None:
         "memory beyond the inputs O(T + A²) by running in chunks (the one-liners allocate (T, A) "
         "temporaries: see the memory columns). Limit of these kernels: one read of the two (T, A) "
         "inputs (external, dynamic, curve), or one BLAS product Pᵀ L (swap).")
+    bench.note(
+        "The torch path on CPU tensors runs about a hundred chunks of a few torch operations each, and "
+        "each operation is an OpenMP parallel region. When the machine runs more busy processes than "
+        "it has cores, a region's threads spin at its end waiting for a partner the scheduler has "
+        "taken off its core, so the torch rows depend on the load of the machine far more than the "
+        "numpy rows (compare the load printed above); the one-thread row shows the same work without "
+        "that wait. On a shared CPU, `torch.set_num_threads(1)` or `OMP_WAIT_POLICY=PASSIVE` removes it.")
     bench.write()
 
 

@@ -62,71 +62,87 @@ def named_tensors(obj: object, name: str, *, trainable_only: bool = False,
     return out
 
 
-#: float64 elements of the staging buffer per row (w and g): bounds its memory (2 x 64 MiB).
+#: float64 elements per row of the staging buffer on an accelerator: bounds its memory
+#: (2 x 64 MiB) and keeps the launches few (two slices for a 4096 x 4096 weight)
 _BLOCK = 1 << 23
-#: the same on the CPU: a buffer that stays small (2 x 2 MiB) is reused without page
-#: faults, which dominated the cost of a large one there
-_CPU_BLOCK = 1 << 18
+#: the same on the CPU: 2 x 1 MiB, inside a core's L2 cache, so the float64 copies are
+#: written and read there and only the float32 data come from main memory
+_CPU_BLOCK = 1 << 17
+
+
+def _dots(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> None:
+    """``out[:] = [a·a, a·b, b·b]`` (float64 vectors), written in place: no allocation."""
+    torch.dot(a, a, out=out[0])
+    torch.dot(a, b, out=out[1])
+    torch.dot(b, b, out=out[2])
 
 
 def pair_sums(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """float64 ``(T, 5)`` tensor of ``[w·w, w·g, g·g, max|w|, max|g|]`` per pair, on the
-    first pair's device, with no host synchronisation (the maxima only for float64
-    tensors, 0 otherwise).
+    first pair's device, with no host synchronisation and no host-to-device copy (the
+    maxima only for float64 tensors, 0 otherwise).
 
-    The tensors are copied (a fused multi-tensor copy) into one float64 staging buffer of
-    two rows, laid out by size so that tensors of equal size sit next to each other; each
-    run of equal sizes gives its 2 x 2 Gram matrices in one batched matmul. float32 and
-    half products are exact in float64, and the sums accumulate in float64.
+    The float32 (or half) data are read once, cast into a float64 staging buffer of two
+    rows (one fused multi-tensor copy per fill), and the three dot products are taken on
+    the buffer while it is in cache: float32 and half products are exact in float64, and
+    the sums accumulate in float64. No temporary is larger than the buffer (2 x 1 MiB on
+    the CPU, 2 x 64 MiB elsewhere), whatever the size of the model.
+
+    A tensor larger than a buffer row goes through it in slices, each slice's sums written
+    into a row of a small table summed at the end. Smaller tensors are packed into the
+    buffer in order of size, so that tensors of equal size sit side by side: each run of
+    equal sizes gives its 2 x 2 Gram matrices in one batched matmul. The per-tensor rows
+    are gathered by one ``stack`` of views, so no index tensor is copied to the device.
     """
     device = pairs[0][0].device
     flat = [(i, w.reshape(-1).to(device), g.reshape(-1).to(device)) for i, (w, g) in enumerate(pairs)]
-    out = torch.zeros(len(pairs), 5, dtype=torch.float64, device=device)
-    # largest magnitudes, only where a square can leave the float64 range (float64 data;
-    # squares of float32 / half values cannot): 0 stands for "not needed"
-    for i, w, g in flat:
-        if (w.dtype == torch.float64 or g.dtype == torch.float64) and w.numel():
-            out[i, 3] = torch.linalg.vector_norm(w.to(torch.float64), ord=float("inf"))
-            out[i, 4] = torch.linalg.vector_norm(g.to(torch.float64), ord=float("inf"))
-    order = sorted(flat, key=lambda t: t[1].numel())
-    total = sum(t[1].numel() for t in order)
     limit = _CPU_BLOCK if device.type == "cpu" else _BLOCK
-    buf = torch.empty(2, min(total, limit), dtype=torch.float64, device=device)
-    rows: list[torch.Tensor] = []
-    grams: list[torch.Tensor] = []
+    total = sum(t[1].numel() for t in flat)
+    buf = torch.empty(2, max(1, min(total, limit)), dtype=torch.float64, device=device)
+    per: list[torch.Tensor | None] = [None] * len(pairs)
+    zero = torch.zeros(3, dtype=torch.float64, device=device)
 
-    def flush(block: list[tuple[int, torch.Tensor, torch.Tensor]]) -> None:
+    def fill(block: list[tuple[int, torch.Tensor, torch.Tensor]]) -> list[int]:
         sizes = [t[1].numel() for t in block]
         n = sum(sizes)
-        torch._foreach_copy_(list(buf[0, :n].split(sizes)), [t[1] for t in block])
-        torch._foreach_copy_(list(buf[1, :n].split(sizes)), [t[2] for t in block])
-        start = 0
+        torch._foreach_copy_([*buf[0, :n].split(sizes), *buf[1, :n].split(sizes)],
+                             [*(t[1] for t in block), *(t[2] for t in block)])
+        return sizes
+
+    def flush(block: list[tuple[int, torch.Tensor, torch.Tensor]]) -> None:
+        sizes = fill(block)
+        start = offset = 0
         while start < len(block):  # runs of equal size: one batched Gram each
             stop = start
             while stop < len(block) and sizes[stop] == sizes[start]:
                 stop += 1
             k, m = stop - start, sizes[start]
-            offset = sum(sizes[:start])
-            if k == 1:  # one tensor (or a slice of a large one): three dot products
-                a, b = buf[0, offset:offset + m], buf[1, offset:offset + m]
-                grams.append(torch.stack([torch.dot(a, a), torch.dot(a, b), torch.dot(b, b)]).unsqueeze(0))
+            if k == 1:
+                res = torch.empty(1, 3, dtype=torch.float64, device=device)
+                _dots(buf[0, offset:offset + m], buf[1, offset:offset + m], res[0])
             else:
                 v = buf[:, offset:offset + k * m].reshape(2, k, m).transpose(0, 1)  # (k, 2, m)
                 gram = torch.bmm(v, v.transpose(1, 2))  # (k, 2, 2)
-                grams.append(torch.stack([gram[:, 0, 0], gram[:, 0, 1], gram[:, 1, 1]], dim=1))
-            rows.append(torch.tensor([t[0] for t in block[start:stop]], device=device))
+                res = torch.stack([gram[:, 0, 0], gram[:, 0, 1], gram[:, 1, 1]], dim=1)
+            for j in range(k):
+                per[block[start + j][0]] = res[j]
+            offset += k * m
             start = stop
 
     block: list[tuple[int, torch.Tensor, torch.Tensor]] = []
     filled = 0
-    for i, w, g in order:
+    for i, w, g in sorted(flat, key=lambda t: t[1].numel()):
         n = w.numel()
-        if n > limit:  # a tensor larger than the buffer goes through it in slices
-            if block:
-                flush(block)
-                block, filled = [], 0
-            for s in range(0, n, limit):
-                flush([(i, w[s:s + limit], g[s:s + limit])])
+        if n == 0:
+            per[i] = zero
+            continue
+        if n > limit:  # larger than a buffer row: slice by slice, summed at the end
+            parts = torch.empty(-(-n // limit), 3, dtype=torch.float64, device=device)
+            for j, s in enumerate(range(0, n, limit)):
+                c = min(limit, n - s)
+                fill([(i, w[s:s + c], g[s:s + c])])
+                _dots(buf[0, :c], buf[1, :c], parts[j])
+            per[i] = parts.sum(dim=0)
             continue
         if filled + n > limit:
             flush(block)
@@ -135,6 +151,10 @@ def pair_sums(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         filled += n
     if block:
         flush(block)
-    if grams:
-        out[:, :3].index_add_(0, torch.cat(rows), torch.cat(grams))
-    return out
+    # largest magnitudes, only where a square can leave the float64 range (float64 data;
+    # squares of float32 / half values cannot): 0 stands for "not needed"
+    maxima = [torch.stack([torch.linalg.vector_norm(w, ord=float("inf")).to(torch.float64),
+                           torch.linalg.vector_norm(g, ord=float("inf")).to(torch.float64)])
+              if (w.dtype == torch.float64 or g.dtype == torch.float64) and w.numel() else zero[:2]
+              for _, w, g in flat]
+    return torch.cat([torch.stack([p for p in per if p is not None]), torch.stack(maxima)], dim=1)

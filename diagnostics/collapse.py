@@ -64,9 +64,16 @@ _FLOAT_DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 _HALF = (torch.float16, torch.bfloat16)
 #: On the CPU a chunk holds at most this many logits (a few MiB: large enough for the
 #: kernels' threads, small enough to bound the temporaries); on an accelerator
-#: ``chunk_rows`` alone bounds them. (Chunks of 2^18 logits, sized for the cache, were 5x
-#: slower on a two-core machine: the per-call overhead dominated.)
+#: ``chunk_rows`` alone bounds them. (Chunks of 2^18 logits, sized for the cache, were
+#: slower on a two-core machine: the per-call overhead of the many small row operations
+#: dominated.)
 _CPU_CHUNK_ELEMENTS = 1 << 22
+#: The same when a chunk is cast to a wider dtype (the per-row values of half logits in
+#: float32): the cast and its ``log_softmax`` output are two float32 temporaries, kept to
+#: 4 MiB each on the CPU (2^22 was slower there) and to 256 MiB on an accelerator
+#: (never a full-size float32 copy of the logits).
+_CPU_CAST_CHUNK_ELEMENTS = 1 << 20
+_DEVICE_CAST_CHUNK_ELEMENTS = 1 << 26
 
 TensorsLike = torch.Tensor | npt.ArrayLike | Mapping[str, torch.Tensor | npt.ArrayLike] | Sequence[torch.Tensor]
 
@@ -94,7 +101,7 @@ class _Chunk:
 
 
 def _sc_chunk(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype, ignore_index: int,
-              exact_finite: bool, values: bool = False) -> _Chunk:
+              exact_finite: bool, values: bool = False, scratch: torch.Tensor | None = None) -> _Chunk:
     n_classes = z.shape[1]
     if not z.dtype.is_floating_point:
         z = z.to(dtype)
@@ -124,10 +131,15 @@ def _sc_chunk(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype, ignor
             # in float32: the same tests without a float32 copy of the logits (the
             # values log S and log p_y themselves need the float32 output: ``values``)
             lsm = torch.log_softmax(z, dim=-1)
+        elif scratch is not None:  # the cast and its output in buffers reused chunk after chunk
+            n = z.shape[0]
+            lsm = torch.log_softmax(scratch[0, :n].copy_(z), dim=-1, out=scratch[1, :n])
         else:
             lsm = torch.log_softmax(z, dim=-1, dtype=dtype)
-        hi = lsm.amax(dim=-1)  # (m - m) - log S = -log S exactly
-        lo = lsm.amin(dim=-1)  # two reductions: faster than torch.aminmax and a float32 sum on the CPU
+        if lsm.device.type == "cpu":  # hi: (m - m) - log S = -log S exactly
+            hi, lo = lsm.amax(dim=-1), lsm.amin(dim=-1)  # two reductions: faster than aminmax on the CPU
+        else:
+            lo, hi = torch.aminmax(lsm, dim=-1)  # one read of the chunk's output on an accelerator
         collapsed = hi == 0
         if exact_finite:
             finite = torch.isfinite(z.to(dtype)).all(dim=-1)
@@ -145,12 +157,19 @@ def _sc_chunk(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype, ignor
 def _chunks(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype, ignore_index: int, chunk_rows: int,
             exact_finite: bool, values: bool = False) -> Iterator[_Chunk]:
     rows = chunk_rows
+    casts = z.dtype != dtype and (values or not (z.dtype in _HALF and dtype == torch.float32))
     if z.device.type == "cpu":
-        rows = max(1, min(chunk_rows, _CPU_CHUNK_ELEMENTS // max(1, z.shape[1])))
+        limit = _CPU_CAST_CHUNK_ELEMENTS if casts else _CPU_CHUNK_ELEMENTS
+        rows = max(1, min(chunk_rows, limit // max(1, z.shape[1])))
+    elif casts:
+        rows = max(1, min(chunk_rows, _DEVICE_CAST_CHUNK_ELEMENTS // max(1, z.shape[1])))
+    scratch = None  # on the CPU, buffers reused chunk after chunk (fresh ones fragmented the heap)
+    if casts and z.device.type == "cpu" and z.dtype.is_floating_point and dtype not in _HALF:
+        scratch = torch.empty(2, min(rows, z.shape[0]), z.shape[1], dtype=dtype, device=z.device)
     with torch.no_grad():
         for i in range(0, z.shape[0], rows):
             yield _sc_chunk(z[i:i + rows], None if y is None else y[i:i + rows], dtype, ignore_index, exact_finite,
-                            values)
+                            values, scratch)
 
 
 def sc_counts(z: torch.Tensor, y: torch.Tensor | None, dtype: torch.dtype, ignore_index: int, chunk_rows: int,

@@ -196,10 +196,13 @@ class QKRecorder:
         return max_attention_logit(self.q, self.k, **kwargs)
 
 
-#: logits per chunk (float32 temporaries): on the CPU a few MiB (a whole-tensor float32
-#: output was three times slower there than chunks that stay small), on an accelerator
-#: large enough to keep its kernels busy
-_CPU_CHUNK = 1 << 22
+#: logits per chunk (the float32 temporaries of a chunk): on the CPU 2^18 (1 MiB of
+#: float32, about a core's L2 cache, so the cast and the log-softmax output hardly reach
+#: main memory; 2^17 paid more per-call overhead, 2^20 and the former 2^22 were slower on
+#: bfloat16 logits), on an accelerator 2^26 (256 MiB of float32: about a dozen chunks and
+#: eighty launches for a 16,384 x 50,257 batch, never a full-size float32 copy of half
+#: logits)
+_CPU_CHUNK = 1 << 18
 _DEVICE_CHUNK = 1 << 26
 
 
@@ -208,28 +211,60 @@ def _row_chunks(rows: torch.Tensor) -> int:
     return max(1, limit // max(1, rows.shape[1]))
 
 
-class _LogPartition(torch.autograd.Function):
-    """log Z = max z − max log_softmax(z) per row, in ``dtype``, chunk by chunk.
+def _partition(rows: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log Z, min log-softmax) per row, in ``dtype``, chunk by chunk.
 
-    The forward pass runs the ``log_softmax`` kernel of the cross-entropy on row chunks and
-    keeps only log Z (no (N, V) output is stored for the backward pass); the backward pass
-    recomputes softmax(z) = exp(z − log Z) chunk by chunk: d log Z / dz = softmax(z)."""
+    log Z = max z − max log_softmax(z): the largest log-probability is −log S exactly. The
+    smallest one is −inf when a logit is −inf, and NaN when one is NaN or +inf: the
+    finiteness test rides on this pass (a log-probability below the float range, from
+    logits ~1e38 apart, only sends the caller to the exact test). Per chunk: one read of
+    the half logits for their maximum, the ``log_softmax`` kernel of the cross-entropy in
+    ``dtype`` (for half logits a float32 cast of the chunk first), two row reductions of
+    its output; the temporaries are one chunk."""
+    n = rows.shape[0]
+    log_z = torch.empty(n, dtype=dtype, device=rows.device)
+    low = torch.empty(n, dtype=dtype, device=rows.device)
+    step = _row_chunks(rows)
+    scratch = None  # on the CPU the cast and its output go to buffers reused chunk after chunk
+    # (fresh allocations each chunk fragmented the heap); elsewhere the caching allocator
+    # reuses memory, and float16 keeps torch's fused half-to-float log_softmax (no cast pass)
+    if rows.dtype != dtype and rows.device.type == "cpu":
+        scratch = torch.empty(2, min(step, n), rows.shape[1], dtype=dtype, device=rows.device)
+    for i in range(0, n, step):
+        chunk = rows[i:i + step]
+        if scratch is None:
+            lsm = torch.log_softmax(chunk, dim=-1, dtype=dtype)
+        else:
+            m = chunk.shape[0]
+            lsm = torch.log_softmax(scratch[0, :m].copy_(chunk), dim=-1, out=scratch[1, :m])
+        if lsm.device.type == "cpu":  # two reductions: faster than aminmax on the CPU
+            top = lsm.amax(dim=-1)
+            torch.amin(lsm, dim=-1, out=low[i:i + step])
+        else:  # one read of the chunk's output on an accelerator
+            low[i:i + step], top = torch.aminmax(lsm, dim=-1)
+        torch.sub(chunk.amax(dim=-1).to(dtype), top, out=log_z[i:i + step])
+    return log_z, low
+
+
+class _LogPartition(torch.autograd.Function):
+    """log Z = max z − max log_softmax(z) per row, in ``dtype``, chunk by chunk
+    (:func:`_partition`); the second output (the smallest log-probability per row, for
+    the finiteness test) carries no gradient.
+
+    The forward pass keeps only log Z (no (N, V) output is stored for the backward pass);
+    the backward pass recomputes softmax(z) = exp(z − log Z) chunk by chunk:
+    d log Z / dz = softmax(z)."""
 
     @staticmethod
-    def forward(ctx, rows: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:  # type: ignore[override]
-        step = _row_chunks(rows)
-        parts = []
-        for i in range(0, rows.shape[0], step):
-            chunk = rows[i:i + step]
-            lsm = torch.log_softmax(chunk, dim=-1, dtype=dtype)
-            parts.append(chunk.amax(dim=-1).to(dtype) - lsm.amax(dim=-1))
-        log_z = torch.cat(parts) if len(parts) > 1 else parts[0]
+    def forward(ctx, rows: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        log_z, low = _partition(rows, dtype)
+        ctx.mark_non_differentiable(low)
         ctx.save_for_backward(rows, log_z)
-        return log_z
+        return log_z, low
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor, _grad_low: torch.Tensor | None) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         rows, log_z = ctx.saved_tensors
         step = _row_chunks(rows)
         out = torch.empty_like(rows)
@@ -241,6 +276,7 @@ class _LogPartition(torch.autograd.Function):
 
 class _LogZ(NamedTuple):
     log_z: torch.Tensor      # log Z per row, gradient flowing to the logits
+    low: torch.Tensor        # smallest log-probability per row (finiteness test), no gradient
     keep: torch.Tensor       # label is not ignore_index
     bad_label: torch.Tensor  # kept label outside [0, V), fractional or non-finite
     rows: torch.Tensor       # logits as (rows, V)
@@ -264,7 +300,10 @@ def _log_z(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.T
         z = z.to(torch.float32)
     rows = z.reshape(-1, z.shape[-1])
     dtype = torch.promote_types(rows.dtype, torch.float32)
-    log_z = _LogPartition.apply(rows, dtype)  # max z + log S per row; gradient softmax(z)
+    if rows.requires_grad and torch.is_grad_enabled():
+        log_z, low = _LogPartition.apply(rows, dtype)  # max z + log S per row; gradient softmax(z)
+    else:  # no autograd node: nothing saved
+        log_z, low = _partition(rows, dtype)
     keep = torch.ones(rows.shape[0], dtype=torch.bool, device=rows.device)
     bad = torch.zeros_like(keep)
     if labels is not None:
@@ -276,17 +315,16 @@ def _log_z(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.T
         if raw.dtype.is_floating_point:
             f = raw.reshape(-1).to(rows.device)
             bad = bad | ~(torch.isfinite(f) & (f == torch.round(f)))
-    return _LogZ(log_z, keep, bad, rows)
+    return _LogZ(log_z, low, keep, bad, rows)
 
 
-def _checks(parts: _LogZ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Device tensors, no host read: ``[bad labels, kept rows, all kept rows finite]`` and
-    the row minima (NaN and +inf make log Z non-finite; -inf leaves it finite, the row
-    minimum tells)."""
+def _checks(parts: _LogZ) -> torch.Tensor:
+    """Device tensor, no host read: ``[bad labels, kept rows, all kept rows finite]``
+    (NaN and +inf make log Z non-finite, -inf the smallest log-probability: no second
+    pass over the logits)."""
     with torch.no_grad():
-        row_min = parts.rows.amin(dim=-1)
-        ok = (torch.isfinite(parts.log_z) & torch.isfinite(row_min)) | ~parts.keep
-        return torch.stack([parts.bad_label.sum(), parts.keep.sum(), ok.all()]), row_min
+        ok = (torch.isfinite(parts.log_z) & torch.isfinite(parts.low)) | ~parts.keep
+        return torch.stack([parts.bad_label.sum(), parts.keep.sum(), ok.all()])
 
 
 def _raise_for(parts: _LogZ, checks: list[float], ignore_index: int) -> None:
@@ -324,9 +362,9 @@ def z_loss(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.T
     check_positive(coefficient, "coefficient", allow_zero=True)
     parts = _log_z(logits, labels, ignore_index)
     if check_bool(validate_args, "validate_args"):
-        _raise_for(parts, _checks(parts)[0].tolist(), ignore_index)  # the one host read
-    w = parts.keep.to(parts.log_z.dtype)
-    return coefficient * (parts.log_z.square() * w).sum() / w.sum()
+        _raise_for(parts, _checks(parts).tolist(), ignore_index)  # the one host read
+    square = torch.where(parts.keep, parts.log_z.square(), 0.0)  # an ignored row may hold anything
+    return coefficient * square.sum() / parts.keep.sum()
 
 
 def output_logit_stats(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLike | torch.Tensor | None = None, *,
@@ -340,17 +378,20 @@ def output_logit_stats(logits: npt.ArrayLike | torch.Tensor, labels: npt.ArrayLi
     coefficient = check_positive(coefficient, "coefficient", allow_zero=True)
     with torch.no_grad():
         parts = _log_z(logits, labels, ignore_index)
-        checks, row_min = _checks(parts)
+        checks = _checks(parts)
+        row_min = parts.rows.amin(dim=-1)
         log_z, keep, rows = parts.log_z, parts.keep, parts.rows
-        w = keep.to(torch.float64)
-        n = w.sum()
+        n = keep.sum().to(torch.float64)
         lz = log_z.to(torch.float64)
+        step = _row_chunks(rows)  # float64 row sums chunk by chunk: no full-size float64 copy
+        row_sums = torch.cat([rows[i:i + step].sum(dim=-1, dtype=torch.float64) for i in range(0, rows.shape[0], step)])
+        kept = lambda t: torch.where(keep, t, 0.0)  # noqa: E731  (an ignored row may hold anything)
         values = torch.cat([checks.to(torch.float64), torch.stack([
-            (rows.sum(dim=-1, dtype=torch.float64) * w).sum() / (n * rows.shape[1]),
+            kept(row_sums).sum() / (n * rows.shape[1]),
             torch.where(keep, row_min, math.inf).amin().to(torch.float64),
-            (lz * w).sum() / n,
-            (lz.abs() * w).amax(),
-            coefficient * (lz.square() * w).sum() / n,
+            kept(lz).sum() / n,
+            kept(lz.abs()).amax(),
+            coefficient * kept(lz.square()).sum() / n,
         ])]).tolist()  # the one host read
         _raise_for(parts, values[:3], ignore_index)
         stats = values[3:]

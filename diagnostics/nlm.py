@@ -210,10 +210,12 @@ def nlm_alignment(params: TensorsLike, grads: TensorsLike | None = None, *,
     unscaling and the last micro-batch.
 
     Three float64 sums per tensor (w·w, w·g, g·g; products of float32 or half values are
-    exact in float64), computed on the parameters' device by a fused copy into one
-    float64 buffer and batched matmuls, read back with one host synchronisation.
-    Magnitudes whose squares leave the float64 range (1e200) are handled by rescaling.
-    Cost O(P).
+    exact in float64), computed on the parameters' device: weights and gradients are read
+    once, cast slice by slice into a small float64 staging buffer (2 x 1 MiB on the CPU,
+    2 x 64 MiB elsewhere) and reduced there by dot products (batched Gram products for
+    runs of small tensors of equal size); no host-to-device copy, one host
+    synchronisation to read the sums. Magnitudes whose squares leave the float64 range
+    (1e200) are handled by rescaling. Cost O(P): one read of w and g.
 
     Raises
     ------

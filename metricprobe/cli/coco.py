@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 COMMAND = "coco"
 HELP = "COCO detection AP / AR (exact pycocotools COCOeval numbers), AP-Fixed and AP-Pool"
-EXAMPLE = "metricprobe coco instances_val2017.json detections.json --mode all --calibration"
+EXAMPLE = ("metricprobe coco instances_val2017.json detections.json --mode all --calibration\n"
+           "  metricprobe coco instances_val2017.json 'dets/part-*.parquet' --engine dask --workers 4")
 DEMO_ORDER = 21
 
 _FLAGS = {"max_dets": "--max-dets", "dets_per_cat": "--dets-per-cat", "iou_type": "--iou-type", "mode": "--mode",
@@ -20,11 +21,13 @@ _FLAGS = {"max_dets": "--max-dets", "dets_per_cat": "--dets-per-cat", "iou_type"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from metricprobe.cli._lvis_calibration import add_calibration_arguments
     from metricprobe.cli.common import add_output_options
+    from metricprobe.cli.lvis import add_dask_detection_options
 
     parser.add_argument("gt", metavar="GT.json", help="COCO ground-truth JSON (instances or person keypoints)")
     parser.add_argument("results", metavar="RESULTS.json",
                         help="detections: a JSON list or JSON Lines (image_id, category_id, score, and bbox, "
-                             "segmentation or keypoints)")
+                             "segmentation or keypoints); with --engine dask a path glob of Parquet / JSON Lines "
+                             "shards (image_id, category_id, score and a bbox list or x, y, w, h columns)")
     parser.add_argument("--iou-type", default="bbox", choices=("bbox", "segm", "keypoints"), help="default bbox")
     parser.add_argument("--mode", default="standard", choices=("standard", "fixed", "pooled", "all"),
                         help="standard (pycocotools COCOeval), fixed (AP-Fixed), pooled (AP-Pool) or all "
@@ -36,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-use-cats", action="store_true",
                         help="class-agnostic evaluation (pycocotools useCats = 0)")
     add_calibration_arguments(parser)
+    add_dask_detection_options(parser)
     add_output_options(parser)
 
 
@@ -53,17 +57,24 @@ def _max_dets(text: str | None) -> tuple[int, ...] | None:
 def evaluate(args: argparse.Namespace) -> COCOReport:
     import sys
 
-    from metricprobe.cli.lvis import flag_message
+    from metricprobe.cli.lvis import dask_engine, flag_message
     from metrics.core.errors import InputError
     from metrics.detection import evaluate_coco
 
     quiet = getattr(args, "json", False) or getattr(args, "no_progress", False)
     try:
-        return evaluate_coco(args.gt, args.results, iou_type=args.iou_type, mode=args.mode,
-                             max_dets=_max_dets(args.max_dets), dets_per_cat=args.dets_per_cat,
-                             use_cats=not args.no_use_cats, progress=not quiet and sys.stderr.isatty())
+        options = dict(iou_type=args.iou_type, mode=args.mode, max_dets=_max_dets(args.max_dets),
+                       dets_per_cat=args.dets_per_cat, use_cats=not args.no_use_cats)
+        if dask_engine(args):
+            from metricprobe.cli.common import dask_session
+            from metrics.distributed import evaluate_coco as evaluate_on_dask
+
+            with dask_session(args, "coco") as scheduler:
+                return evaluate_on_dask(args.gt, args.results, sharded_by_image=args.sharded_by_image,
+                                        scheduler=scheduler, **options)
+        return evaluate_coco(args.gt, args.results, progress=not quiet and sys.stderr.isatty(), **options)
     except InputError as exc:
-        raise InputError(flag_message(str(exc), _FLAGS)) from None
+        raise InputError(flag_message(str(exc), {**_FLAGS, "sharded_by_image": "--sharded-by-image"})) from None
 
 
 def format_report(report: COCOReport, *, title: str | None = None) -> str:
@@ -87,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--calibration needs --iou-type bbox or segm")
     report = evaluate(args)
     payload = {"gt": args.gt, "results": args.results, **report.to_dict()}
+    if getattr(args, "engine", "memory") == "dask":
+        payload["engine"] = "dask"
     payload.pop("by_mode", None)
     text = format_report(report, title=f"COCO {args.iou_type} evaluation of {args.results}")
     if report.mode in ("standard", "all"):

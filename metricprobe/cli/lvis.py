@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 COMMAND = "lvis"
 HELP = "LVIS detection AP, AP-Fixed and AP-Pool (exact lvis-api / Dave et al. numbers)"
-EXAMPLE = "metricprobe lvis lvis_v1_val.json detections.json --mode all --iou-type segm"
+EXAMPLE = ("metricprobe lvis lvis_v1_val.json detections.json --mode all --iou-type segm\n"
+           "  metricprobe lvis lvis_v1_val.json 'dets/part-*.parquet' --mode all --engine dask --workers 4")
 DEMO_ORDER = 20
 
 _MODES = ("standard", "fixed", "pooled")
@@ -23,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gt", metavar="GT.json", help="LVIS ground-truth JSON")
     parser.add_argument("results", metavar="RESULTS.json",
                         help="detections: a JSON list or JSON Lines (image_id, category_id, score, bbox / "
-                             "segmentation)")
+                             "segmentation); with --engine dask a path glob of Parquet / JSON Lines shards "
+                             "(image_id, category_id, score and a bbox list or x, y, w, h columns)")
     parser.add_argument("--mode", default="standard", choices=("standard", "fixed", "pooled", "all"),
                         help="standard (lvis-api), fixed (AP-Fixed), pooled (AP-Pool) or all (default standard)")
     parser.add_argument("--iou-type", default="bbox", choices=("bbox", "segm"), help="default bbox")
@@ -35,7 +37,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segm-area", default=None, choices=("mask", "lvis_api"),
                         help="segm detection area: mask area (default) or lvis-api's box area")
     add_calibration_arguments(parser)
+    add_dask_detection_options(parser)
     add_output_options(parser)
+
+
+def add_dask_detection_options(parser: argparse.ArgumentParser) -> None:
+    """``--engine dask`` and friends, and ``--sharded-by-image`` (shared with ``metricprobe coco``)."""
+    from metricprobe.cli.common import add_engine_options
+
+    add_engine_options(parser)
+    parser.add_argument("--sharded-by-image", action="store_true",
+                        help="with --engine dask: every image's detections lie in one shard, so the shuffle by "
+                             "image is skipped (checked)")
+
+
+def dask_engine(args: argparse.Namespace) -> bool:
+    """True for ``--engine dask`` (checking the engine flags); ``--calibration`` is in-memory only."""
+    from metricprobe.cli.common import check_engine
+    from metrics.core.errors import InputError
+
+    if check_engine(args, {"--calibration": getattr(args, "calibration", False)}):
+        return True
+    if getattr(args, "sharded_by_image", False):
+        raise InputError("--sharded-by-image applies to --engine dask only")
+    return False
 
 
 def _rows(report: LVISReport) -> tuple[list[list[object]], list[str]]:
@@ -75,12 +100,19 @@ def _evaluate(args: argparse.Namespace, gt: str, results: str) -> LVISReport:
     from metrics.detection import evaluate_lvis
 
     quiet = getattr(args, "json", False) or getattr(args, "no_progress", False)
+    options = dict(iou_type=args.iou_type, mode=args.mode, max_dets_per_image=args.max_dets_per_image,
+                   dets_per_cat=args.dets_per_cat, pools=args.pools, segm_area=args.segm_area)
     try:
-        return evaluate_lvis(gt, results, iou_type=args.iou_type, mode=args.mode,
-                             max_dets_per_image=args.max_dets_per_image, dets_per_cat=args.dets_per_cat,
-                             pools=args.pools, segm_area=args.segm_area, progress=_progress_flag(quiet))
+        if dask_engine(args):
+            from metricprobe.cli.common import dask_session
+            from metrics.distributed import evaluate_lvis as evaluate_on_dask
+
+            with dask_session(args, "lvis") as scheduler:
+                return evaluate_on_dask(gt, results, sharded_by_image=args.sharded_by_image, scheduler=scheduler,
+                                        **options)
+        return evaluate_lvis(gt, results, progress=_progress_flag(quiet), **options)
     except InputError as exc:
-        raise InputError(flag_message(str(exc), _FLAGS)) from None
+        raise InputError(flag_message(str(exc), {**_FLAGS, "sharded_by_image": "--sharded-by-image"})) from None
 
 
 def _progress_flag(quiet: bool) -> bool:
@@ -94,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
     report = _evaluate(args, args.gt, args.results)
     payload = {"gt": args.gt, "results": args.results, **report.to_dict()}
+    if getattr(args, "engine", "memory") == "dask":
+        payload["engine"] = "dask"
     payload.pop("by_mode", None)
     text = format_report(report, title=f"LVIS {args.iou_type} evaluation of {args.results}")
     if report.warnings and not args.json:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from typing import TYPE_CHECKING
 
 from metrics.calibration._tensors import (
@@ -70,6 +71,21 @@ CPU_ROW_CHUNK = 1 << 15
 #: temporaries, as above) and on accelerators (few, large kernels)
 CLASSWISE_BLOCK = 1 << 15
 CLASSWISE_BLOCK_ACCELERATOR = 1 << 24
+#: the step on the CPU (samples, or classwise elements) when glibc's allocator maps every
+#: block of 128 KiB or more straight from the system and unmaps it when freed. That is the
+#: case once one of its trim / top-pad / mmap tunables is set, as the nanny of a Dask worker
+#: does (``MALLOC_TRIM_THRESHOLD_``): each step's float64 temporaries must then stay under
+#: 128 KiB, or every step pays page faults on fresh memory (about 3× slower); with the
+#: default allocator the larger step is faster
+CPU_STEP_MAPPED_ALLOCATOR = 1 << 13
+_MALLOC_TUNABLES = ("TRIM_THRESHOLD", "TOP_PAD", "MMAP_THRESHOLD", "MMAP_MAX")
+_MALLOC_TUNED = any(f"MALLOC_{t}_" in os.environ for t in _MALLOC_TUNABLES) or any(
+    f"glibc.malloc.{t.lower()}" in os.environ.get("GLIBC_TUNABLES", "") for t in _MALLOC_TUNABLES)
+
+
+def cpu_step(default: int) -> int:
+    """The CPU step: ``default``, or at most :data:`CPU_STEP_MAPPED_ALLOCATOR` under a tuned glibc allocator."""
+    return min(default, CPU_STEP_MAPPED_ALLOCATOR) if _MALLOC_TUNED else default
 
 
 def uniform_edges_t(n_bins: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -275,10 +291,11 @@ def add_uniform_sums(count: torch.Tensor, sum_s: torch.Tensor, sum_o: torch.Tens
 
 
 def row_chunks(n: int, device: torch.device) -> list[slice]:
-    """Row ranges of the per-sample work: one on accelerators, :data:`CPU_ROW_CHUNK` rows each on the CPU."""
-    if device.type != "cpu" or n <= CPU_ROW_CHUNK:
+    """Row ranges of the per-sample work: one on accelerators, ``cpu_step(CPU_ROW_CHUNK)`` rows each on the CPU."""
+    step = cpu_step(CPU_ROW_CHUNK)
+    if device.type != "cpu" or n <= step:
         return [slice(0, n)]
-    return [slice(start, min(n, start + CPU_ROW_CHUNK)) for start in range(0, n, CPU_ROW_CHUNK)]
+    return [slice(start, min(n, start + step)) for start in range(0, n, step)]
 
 
 def _host_if_mps(t: torch.Tensor) -> torch.Tensor:
@@ -423,7 +440,7 @@ def classwise_sums(p: torch.Tensor, y: torch.Tensor, n_bins: int
     offsets = torch.arange(k_all, device=dev) * n_bins
     own_class = y.clamp(0, k_all - 1).unsqueeze(1)  # in range even without validation
     one = torch.ones(1, dtype=torch.int64, device=dev)
-    block = CLASSWISE_BLOCK if dev.type == "cpu" else CLASSWISE_BLOCK_ACCELERATOR
+    block = cpu_step(CLASSWISE_BLOCK) if dev.type == "cpu" else CLASSWISE_BLOCK_ACCELERATOR
     step = max(1, block // max(k_all, 1))
     for start in range(0, n, step):
         s = full[start:start + step].to(torch.float64).contiguous()

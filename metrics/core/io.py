@@ -108,8 +108,13 @@ def read_json(path: str | os.PathLike, *, arg: str = "file") -> Any:
     """Parse a whole JSON document, raising InputError on malformed or truncated files.
 
     The file is first streamed once (bounded memory) to refuse binary data and files
-    that do not start like a JSON document.
+    that do not start like a JSON document. msgspec parses it (a few times faster than
+    the ``json`` module, with the same values); what msgspec refuses (``NaN``, a
+    byte-order mark, UTF-16, a lone surrogate, malformed text) goes to the ``json``
+    module, which accepts or names the fault as before.
     """
+    import msgspec
+
     p = _existing(path, arg)
     with open(p, "rb") as fh:
         head = fh.read(4096).lstrip(b" \t\r\n\xef\xbb\xbf")
@@ -117,9 +122,14 @@ def read_json(path: str | os.PathLike, *, arg: str = "file") -> Any:
         found = "is empty" if not head else f"starts with {head[:12]!r}"
         raise InputError(f"{arg}: {p.name} is not a JSON document: expected '{{' or '[' first, the file {found}")
     _scan_text(p, arg, "JSON", max_line=None)
+    with open(p, "rb") as fh:
+        raw = fh.read()
     try:
-        with open(p, "rb") as fh:
-            return json.load(fh)
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        pass
+    try:
+        return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise InputError(f"{arg}: {p.name} is not valid JSON ({exc.msg} at line {exc.lineno}, "
                          f"column {exc.colno}); is the file truncated?") from None

@@ -5,21 +5,41 @@ from __future__ import annotations
 import numpy as np
 
 from metrics.detection._gt_io import GroundTruth
-from metrics.detection._pipeline import Prepared, category_index, det_areas, image_index, unknown_category_warning
+from metrics.detection._pipeline import (
+    Prepared,
+    category_index,
+    det_areas,
+    image_index,
+    top_k_short_message,
+    unknown_category_message,
+)
 from metrics.detection._results_io import Results
 from metrics.detection._selection import stable_order, top_per_group
 
 __all__: list[str] = []
 
 
+def coco_warnings(counts: dict[str, int], *, n_short: int, top_k: int, unknown_ids: np.ndarray) -> list[str]:
+    """The warnings of one COCO selection, from its counts (shared with the sharded evaluation)."""
+    warns = []
+    if counts["unknown_category"]:
+        warns.append(unknown_category_message(counts["unknown_category"], unknown_ids, "pycocotools"))
+    if n_short:
+        warns.append(top_k_short_message(n_short, top_k))
+    return warns
+
+
 def coco_prepare(gt: GroundTruth, res: Results, *, iou_type: str, cap: int, top_k: int, use_cats: bool,
-                 img_keep: np.ndarray | None, cat_keep: np.ndarray | None) -> Prepared:
+                 img_keep: np.ndarray | None, cat_keep: np.ndarray | None,
+                 preselected: np.ndarray | None = None) -> Prepared:
     """Detections of one COCO evaluation, in matching order (pair, rank in pair).
 
     1. unknown image ids raise; unknown categories are dropped with a warning
        (pycocotools never looks at them); ``img_keep`` / ``cat_keep`` (bool masks over
        the sorted gt ids) restrict like ``params.imgIds`` / ``params.catIds``;
-    2. the per-category top-K (AP-Fixed / AP-Pool), ``top_k`` < 0 for none;
+    2. the per-category top-K (AP-Fixed / AP-Pool), ``top_k`` < 0 for none; or
+       ``preselected``, a mask over ``res`` of the detections a top-K over a larger
+       data set keeps (with ``top_k`` = −1);
     3. per pair — (image, category), or image with ``use_cats=False`` — a stable sort
        by descending score (ties in file order; across categories of one image in
        category-id order, as pycocotools concatenates them) and the first ``cap``
@@ -27,14 +47,12 @@ def coco_prepare(gt: GroundTruth, res: Results, *, iou_type: str, cap: int, top_
     4. areas as ``loadRes`` sets them; nothing is dropped for a zero area.
     """
     counts = {"read": len(res)}
-    warns: list[str] = []
     n_img, n_cat = gt.n_images, gt.n_categories
     img_idx = image_index(gt, res)
     rows = np.arange(len(res))
     cidx, known = category_index(gt, res, rows)
     counts["unknown_category"] = int((~known).sum())
-    if counts["unknown_category"]:
-        warns.append(unknown_category_warning(res, rows, known, "pycocotools"))
+    unknown_ids = np.unique(res.category_id[~known])
     sel = known
     if img_keep is not None:
         sel &= img_keep[img_idx]
@@ -44,13 +62,12 @@ def coco_prepare(gt: GroundTruth, res: Results, *, iou_type: str, cap: int, top_
     rows, cidx, iidx = rows[sel], cidx[sel], img_idx[sel]
     score = res.score[rows]
     srank = res.score_rank[rows]
-    keep = top_per_group(cidx, score, top_k, srank)
+    keep = top_per_group(cidx, score, top_k, srank) if preselected is None else preselected[rows]
     counts["top_k_removed"] = int((~keep).sum())
+    n_short = 0
     if top_k > 0 and len(rows):
-        short = int((np.bincount(cidx, minlength=n_cat)[np.unique(cidx)] < top_k).sum())
-        if short:
-            warns.append(f"{short} categories have fewer than {top_k} detections: AP-Fixed / AP-Pool may be "
-                         f"artificially low (output {top_k} detections per category)")
+        n_short = int((np.bincount(cidx, minlength=n_cat)[np.unique(cidx)] < top_k).sum())
+    warns = coco_warnings(counts, n_short=n_short, top_k=top_k, unknown_ids=unknown_ids)
     rows, cidx, iidx, score, srank = rows[keep], cidx[keep], iidx[keep], score[keep], srank[keep]
     pair = cidx * n_img + iidx if use_cats else iidx
     # key (pair, −score[, category without use_cats]); rows ascend, so ties keep file order
@@ -67,4 +84,5 @@ def coco_prepare(gt: GroundTruth, res: Results, *, iou_type: str, cap: int, top_
     area = det_areas(gt, res, rows, iidx, iou_type, "first_record")
     counts["evaluated"] = len(rows)
     return Prepared(file_index=rows, img=iidx, cat=cidx, score=score, area=area,
-                    not_exhaustive=np.zeros(len(rows), bool), counts=counts, warnings=warns, rank=rank)
+                    not_exhaustive=np.zeros(len(rows), bool), counts=counts, warnings=warns, rank=rank,
+                    unknown_category_ids=unknown_ids)

@@ -30,7 +30,7 @@ def _first_bad(values: Sequence[object], ok: Callable[[object], bool]) -> int:
     for i, v in enumerate(values):
         if not ok(v):
             return i
-    return -1  # pragma: no cover
+    return -1
 
 
 def _is_number(v: object) -> bool:
@@ -43,8 +43,15 @@ def int_column(values: Sequence[object], what: str) -> np.ndarray:
         i = _first_bad(values, _is_number)
         raise InputError(f"{what.format(i=i)} must be an integer id; got {values[i]!r}")
     arr = np.asarray(values)
-    if arr.dtype.kind in "iu":
+    if arr.dtype.kind == "i":
         return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind in "uO":  # integers beyond int64 (numpy keeps them as uint64 or Python objects)
+        i = _first_bad(values, lambda v: -2 ** 63 <= v < 2 ** 63)  # type: ignore[operator]
+        if i >= 0:
+            raise InputError(f"{what.format(i=i)} must be an integer id within int64; got {values[i]!r}")
+        arr = arr.astype(np.int64) if arr.dtype.kind == "u" else np.asarray(values, dtype=np.float64)
+        if arr.dtype.kind == "i":
+            return arr
     if arr.size == 0:
         return np.zeros(0, np.int64)
     bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) > 2.0 ** 62)

@@ -1,17 +1,18 @@
-"""Greedy matching of detections to GT (LVIS and COCO rules), batched over every pair rank by rank.
+"""Greedy matching of detections to GT (LVIS and COCO rules), one compiled pass over every pair.
 
 lvis-api's ``evaluate_img`` and pycocotools' ``evaluateImg`` walk, for each IoU threshold t and each detection in
 score order, over the GT of the same (image, category) and takes among GT still
 free at t the non-ignored one with the largest IoU ≥ min(t, 1 − 1e-10) (the later
 GT on equal IoU), else the same choice among ignored GT, else nothing. The two rule
 sets differ in one point: under COCO rules a crowd GT is never used up (any number of
-detections may match it); LVIS has no crowd GT. A detection
-only competes with the earlier detections of its own pair, so the r-th detections of
-all pairs can be matched at once: we loop over ranks r (at most the largest number of
-detections in one pair), and each step is a handful of array operations over the
-candidate (detection, GT) entries of that rank, for all area ranges × thresholds at
-once. Entries with IoU below the lowest threshold can never match and are dropped
-before the loop, so the work is proportional to the overlapping pairs only.
+detections may match it); LVIS has no crowd GT.
+
+Why a compiled kernel: inside a pair the walk is sequential (a detection may take
+only the GT its better-scored predecessors left free). The IoU of every
+(detection, GT) entry is computed first, vectorised, a few million entries at a time;
+the walk itself (``_walk_pairs``, numba) then reads those entries once per area range
+and threshold, so it costs a few operations per entry. A plain-Python version of the
+same walk lives in the tests and is compared with this one on random inputs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from numba import njit
 
 __all__: list[str] = []
 
@@ -32,13 +34,43 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.repeat(starts, counts) + offsets, offsets
 
 
-def _pick(cand: np.ndarray, iou: np.ndarray, seg_start: np.ndarray, seg_id: np.ndarray) -> np.ndarray:
-    """Per row and segment: the entry with the largest IoU among ``cand``, last on ties; −1 if none."""
-    val = np.where(cand, iou[None, :], -1.0)
-    best_iou = np.maximum.reduceat(val, seg_start, axis=1)
-    is_best = cand & (val == best_iou[:, seg_id])
-    pos = np.where(is_best, np.arange(len(iou))[None, :], -1)
-    return np.maximum.reduceat(pos, seg_start, axis=1)
+@njit(cache=True, nogil=True)
+def _walk_pairs(iou, p_det, p_ndet, p_gt, p_ngt, thr_rows, ignore_rows, reusable, void, taken, matched,
+                matched_ignored, matched_void):  # pragma: no cover  (compiled; its Python twin is in the tests)
+    """The greedy walk of every pair of a chunk, for every (area range, threshold) row.
+
+    ``iou`` holds, pair after pair, a row-major (detections × GT) block per pair;
+    pair p has detections ``p_det[p] …`` (in rank order) and GT ``p_gt[p] …``. The
+    row-indexed outputs are filled in place; ``reusable`` (crowd) GT are never used up,
+    ``void`` marks GT whose match is reported in ``matched_void``.
+    """
+    n_rows = thr_rows.shape[0]
+    entry = 0
+    for p in range(p_det.shape[0]):
+        nd, ng, d0, g0 = p_ndet[p], p_ngt[p], p_det[p], p_gt[p]
+        for r in range(n_rows):
+            t = thr_rows[r]
+            for k in range(nd):
+                row = entry + k * ng
+                best_regular, best_ignored = -1, -1
+                iou_regular, iou_ignored = -1.0, -1.0
+                for j in range(ng):
+                    g = g0 + j
+                    v = iou[row + j]
+                    if v >= t and not taken[r, g]:
+                        if ignore_rows[r, g]:
+                            if v >= iou_ignored:
+                                iou_ignored, best_ignored = v, g
+                        elif v >= iou_regular:
+                            iou_regular, best_regular = v, g
+                best = best_regular if best_regular >= 0 else best_ignored
+                if best >= 0:
+                    if not reusable[best]:
+                        taken[r, best] = True
+                    matched[r, d0 + k] = True
+                    matched_ignored[r, d0 + k] = best_regular < 0
+                    matched_void[r, d0 + k] = void[best]
+        entry += nd * ng
 
 
 def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray, thresholds: np.ndarray,
@@ -88,20 +120,25 @@ def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray,
     matched_ignored = np.zeros((rows, n_det), dtype=bool)
     max_iou = np.zeros(n_det)
     matched_void = None if gt_void is None else np.zeros((rows, n_det), dtype=bool)
-    reusable = None if gt_crowd is None or not gt_crowd.any() else gt_crowd
 
     def shaped(x: np.ndarray | None) -> np.ndarray | None:
         return None if x is None else x.reshape(n_area, n_thr, n_det)
 
-    taken = np.zeros((rows, len(gt_key)), dtype=bool)
-    if n_det == 0 or len(gt_key) == 0:
+    n_gt = len(gt_key)
+    taken = np.zeros((rows, n_gt), dtype=bool)
+    if n_det == 0 or n_gt == 0:
         return shaped(matched), shaped(matched_ignored), max_iou, shaped(matched_void)  # type: ignore[return-value]
-    keys, p_start, p_ndet = np.unique(det_key, return_index=True, return_counts=True)
+    reusable = np.zeros(n_gt, bool) if gt_crowd is None else np.ascontiguousarray(gt_crowd, dtype=bool)
+    void = np.zeros(n_gt, bool) if gt_void is None else np.ascontiguousarray(gt_void, dtype=bool)
+    void_out = np.zeros((rows, n_det), dtype=bool) if matched_void is None else matched_void
+    p_start = np.flatnonzero(np.r_[True, det_key[1:] != det_key[:-1]])  # det_key is sorted: runs are pairs
+    p_ndet = np.diff(np.r_[p_start, n_det])
+    keys = det_key[p_start]
     g_start = np.searchsorted(gt_key, keys, "left")
     p_ngt = np.searchsorted(gt_key, keys, "right") - g_start
     has_gt = p_ngt > 0
     p_start, p_ndet, g_start, p_ngt = p_start[has_gt], p_ndet[has_gt], g_start[has_gt], p_ngt[has_gt]
-    ignore_rows = np.repeat(gt_ignore, n_thr, axis=0)  # (rows, G)
+    ignore_rows = np.ascontiguousarray(np.repeat(gt_ignore, n_thr, axis=0), dtype=bool)  # (rows, G)
     thr_rows = np.tile(thr, n_area)
     cum = np.cumsum(p_ndet * p_ngt)
     lo = 0
@@ -111,40 +148,13 @@ def greedy_match(det_key: np.ndarray, gt_key: np.ndarray, gt_ignore: np.ndarray,
         sl = slice(lo, hi)
         lo = hi
         ps, pn, gs, gn = p_start[sl], p_ndet[sl], g_start[sl], p_ngt[sl]
-        det_pos, rank = _ranges(ps, pn)  # detections of the chunk, pair by pair
+        det_pos = _ranges(ps, pn)[0]  # detections of the chunk, pair by pair
         per_det_ngt = np.repeat(gn, pn)
         j = _ranges(np.zeros(len(det_pos), dtype=np.int64), per_det_ngt)[1]
-        e_det_local = np.repeat(np.arange(len(det_pos)), per_det_ngt)
+        e_det = np.repeat(det_pos, per_det_ngt)
         e_gt = np.repeat(np.repeat(gs, pn), per_det_ngt) + j
-        iou = iou_entries(det_pos[e_det_local], e_gt, ps, pn, gs, gn)
-        seg = np.cumsum(per_det_ngt) - per_det_ngt
-        max_iou[det_pos] = np.maximum.reduceat(iou, seg)
-        keep = iou >= thr.min()
-        c_det, c_gt, c_iou = e_det_local[keep], e_gt[keep], iou[keep]
-        c_rank = rank[c_det]
-        order = np.argsort(c_rank, kind="stable")
-        c_det, c_gt, c_iou, c_rank = c_det[order], c_gt[order], c_iou[order], c_rank[order]
-        bounds = np.flatnonzero(np.r_[True, c_rank[1:] != c_rank[:-1], True]) if len(c_rank) else [0]
-        for a, b in zip(bounds[:-1], bounds[1:]):  # one step per detection rank
-            dl, g, v = c_det[a:b], c_gt[a:b], c_iou[a:b]
-            starts = np.r_[True, dl[1:] != dl[:-1]]
-            seg_start = np.flatnonzero(starts)
-            seg_id = np.cumsum(starts) - 1
-            valid = (v[None, :] >= thr_rows[:, None]) & ~taken[:, g]
-            ig = ignore_rows[:, g]
-            best_regular = _pick(valid & ~ig, v, seg_start, seg_id)
-            best_ignored = _pick(valid & ig, v, seg_start, seg_id)
-            best = np.where(best_regular >= 0, best_regular, best_ignored)
-            r_idx, s_idx = np.nonzero(best >= 0)
-            e = best[r_idx, s_idx]
-            if reusable is None:
-                taken[r_idx, g[e]] = True
-            else:
-                used = ~reusable[g[e]]
-                taken[r_idx[used], g[e][used]] = True
-            dets = det_pos[dl[seg_start[s_idx]]]
-            matched[r_idx, dets] = True
-            matched_ignored[r_idx, dets] = best_regular[r_idx, s_idx] < 0
-            if matched_void is not None:
-                matched_void[r_idx, dets] = gt_void[g[e]]  # type: ignore[index]
+        iou = np.ascontiguousarray(iou_entries(e_det, e_gt, ps, pn, gs, gn), dtype=np.float64)
+        max_iou[det_pos] = np.maximum.reduceat(iou, np.cumsum(per_det_ngt) - per_det_ngt)
+        _walk_pairs(iou, ps.astype(np.int64), pn.astype(np.int64), gs.astype(np.int64), gn.astype(np.int64),
+                    thr_rows, ignore_rows, reusable, void, taken, matched, matched_ignored, void_out)
     return shaped(matched), shaped(matched_ignored), max_iou, shaped(matched_void)  # type: ignore[return-value]

@@ -43,6 +43,7 @@ class Prepared:
     counts: dict[str, int]
     warnings: list[str]
     rank: np.ndarray | None = None  # rank inside the pair (COCO standard: the maxDets cut)
+    unknown_category_ids: np.ndarray | None = None  # distinct category ids absent from gt that were dropped
 
 
 @dataclasses.dataclass
@@ -79,10 +80,16 @@ def category_index(gt: GroundTruth, res: Results, rows: np.ndarray) -> tuple[np.
     return cidx, gt.category_ids[cidx] == cat_id
 
 
-def unknown_category_warning(res: Results, rows: np.ndarray, known: np.ndarray, reference: str) -> str:
-    bad_ids = np.unique(res.category_id[rows[~known]])
-    return (f"{int((~known).sum())} detections of {len(bad_ids)} category ids absent from gt "
+def unknown_category_message(n_detections: int, bad_ids: np.ndarray, reference: str) -> str:
+    """The warning for ``n_detections`` dropped detections of the sorted unknown category ids ``bad_ids``."""
+    return (f"{n_detections} detections of {len(bad_ids)} category ids absent from gt "
             f"(e.g. {bad_ids[0]}) were dropped, as {reference} does")
+
+
+def top_k_short_message(n_short: int, top_k: int) -> str:
+    """The warning for ``n_short`` categories with fewer than ``top_k`` detections (AP-Fixed / AP-Pool)."""
+    return (f"{n_short} categories have fewer than {top_k} detections: AP-Fixed / AP-Pool may be "
+            f"artificially low (output {top_k} detections per category)")
 
 
 def det_rles(gt: GroundTruth, res: Results, rows: np.ndarray, img_idx: np.ndarray) -> list:
@@ -95,6 +102,9 @@ def det_rles(gt: GroundTruth, res: Results, rows: np.ndarray, img_idx: np.ndarra
             s = box_polygon(res.bbox[r])
         if isinstance(s, dict) and isinstance(s.get("counts"), (str, bytes)) and "size" in s:
             out.append(s)
+        elif isinstance(s, dict) and not {"counts", "size"} <= s.keys():
+            raise InputError(f"results[{r}].segmentation must be an RLE with 'size' and 'counts'; got the keys "
+                             f"{sorted(map(str, s))}")
         elif isinstance(s, (dict, list)):
             if not np.isfinite(gt.image_height[i]):
                 raise InputError(f"results[{r}].segmentation is a polygon; its image needs width and height in gt")
@@ -151,19 +161,8 @@ def match(gt: GroundTruth, res: Results, prep: Prepared, *, iou_type: str, thres
     (COCO ``imgIds`` / ``catIds``). Segments of ``n_gt`` are categories, or one.
     """
     n_img = gt.n_images
-    keep_idx = np.arange(len(gt.ann_ids)) if gt_keep is None else np.flatnonzero(gt_keep)
-    g_img, g_cat = gt.ann_image[keep_idx], gt.ann_category[keep_idx]
-    if use_cats:
-        gt_order = keep_idx[np.lexsort((keep_idx, g_img, g_cat))]
-        gt_key = gt.ann_category[gt_order] * n_img + gt.ann_image[gt_order]
-        det_key = prep.cat * n_img + prep.img
-    else:
-        gt_order = keep_idx[np.lexsort((keep_idx, g_cat, g_img))]
-        gt_key = gt.ann_image[gt_order]
-        det_key = prep.img
-    g_area = gt.ann_area[gt_order]
-    gt_ign = (gt.ann_ignore[gt_order][None, :] | (g_area[None, :] < area_ranges[:, :1])
-              | (g_area[None, :] > area_ranges[:, 1:]))
+    gt_order, gt_key, gt_ign = _gt_layout(gt, area_ranges, use_cats, gt_keep)
+    det_key = prep.cat * n_img + prep.img if use_cats else prep.img
     crowd = gt.ann_crowd[gt_order]
     void = None if gt.federated else gt.ann_ids[gt_order] == 0
     if void is not None and not void.any():
@@ -177,10 +176,39 @@ def match(gt: GroundTruth, res: Results, prep: Prepared, *, iou_type: str, thres
     ignored = matched_ign | (~counted & unmatched_ignored[:, None, :])
     tp = counted & ~matched_ign
     fp = ~counted & ~ignored
+    n_gt = _n_gt(gt, gt_order, gt_ign, use_cats)
+    return Matches(tp=tp, fp=fp, n_gt=n_gt, matched=counted, matched_ignored=matched_ign, max_iou=max_iou)
+
+
+def _gt_layout(gt: GroundTruth, area_ranges: np.ndarray, use_cats: bool, gt_keep: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GT in matching order (pair, file order), their pair keys and ignore flags (A, G) per area range."""
+    n_img = gt.n_images
+    keep_idx = np.arange(len(gt.ann_ids)) if gt_keep is None else np.flatnonzero(gt_keep)
+    g_img, g_cat = gt.ann_image[keep_idx], gt.ann_category[keep_idx]
+    if use_cats:
+        gt_order = keep_idx[np.lexsort((keep_idx, g_img, g_cat))]
+        gt_key = gt.ann_category[gt_order] * n_img + gt.ann_image[gt_order]
+    else:
+        gt_order = keep_idx[np.lexsort((keep_idx, g_cat, g_img))]
+        gt_key = gt.ann_image[gt_order]
+    g_area = gt.ann_area[gt_order]
+    gt_ign = (gt.ann_ignore[gt_order][None, :] | (g_area[None, :] < area_ranges[:, :1])
+              | (g_area[None, :] > area_ranges[:, 1:]))
+    return gt_order, gt_key, gt_ign
+
+
+def _n_gt(gt: GroundTruth, gt_order: np.ndarray, gt_ign: np.ndarray, use_cats: bool) -> np.ndarray:
     seg = gt.ann_category[gt_order] if use_cats else np.zeros(len(gt_order), np.int64)
     n_seg = gt.n_categories if use_cats else 1
-    n_gt = np.stack([np.bincount(seg[~ign_a], minlength=n_seg) for ign_a in gt_ign])  # (A, S)
-    return Matches(tp=tp, fp=fp, n_gt=n_gt, matched=counted, matched_ignored=matched_ign, max_iou=max_iou)
+    return np.stack([np.bincount(seg[~ign_a], minlength=n_seg) for ign_a in gt_ign])  # (A, S)
+
+
+def gt_counts(gt: GroundTruth, *, area_ranges: np.ndarray, use_cats: bool = True,
+              gt_keep: np.ndarray | None = None) -> np.ndarray:
+    """Non-ignored GT per area range and segment (A, S): the ``n_gt`` of :func:`match`, from gt alone."""
+    gt_order, _, gt_ign = _gt_layout(gt, area_ranges, use_cats, gt_keep)
+    return _n_gt(gt, gt_order, gt_ign, use_cats)
 
 
 def _iou_function(gt: GroundTruth, res: Results, prep: Prepared, gt_order: np.ndarray, crowd: np.ndarray,

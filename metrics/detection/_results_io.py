@@ -7,6 +7,13 @@ of detections never exists as one list of Python dicts, and a file that holds no
 record boundary for ``MAX_RECORD_CHARS`` characters (a hole, a binary file, one
 endless line) is refused early with bounded memory. Every problem raises
 :class:`~metrics.core.errors.InputError` naming the record.
+
+Box results from files take a fast route: msgspec decodes each chunk straight into
+typed records (integer ids, a number score, four number box; no dict per record, no
+work for the garbage collector), refusing strings, booleans and missing fields while
+it parses. A chunk it refuses, or whose numbers fail a check (a negative width, an id
+beyond int64), is parsed again by the standard ``json`` module and checked record by
+record, so every error message, and every value, is the same on both routes.
 """
 
 from __future__ import annotations
@@ -15,9 +22,13 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import numpy as np
 
 from metrics.core.errors import InputError
@@ -59,12 +70,13 @@ class Results:
 # ----------------------------------------------------------------------------- chunked reading
 
 
-def _json_chunks(path: Path) -> Iterator[list]:
+def _json_chunks(path: Path, parse: Callable[[str], Any] = json.loads) -> Iterator[Any]:
     """Lists of records from a JSON array file, a few MB of text at a time.
 
-    Each chunk is cut after a ``}``; ``json.loads('[' + piece + ']')`` succeeds only
-    when the cut falls between two top-level records (a cut inside a record leaves an
-    unclosed brace or string), so a failed parse just moves the cut back.
+    Each chunk is cut after a ``}``; ``parse('[' + piece + ']')`` succeeds only when
+    the cut falls between two top-level records (a cut inside a record leaves an
+    unclosed brace or string), so a failed parse (``json.JSONDecodeError``) just
+    moves the cut back. ``parse`` is ``json.loads`` or :func:`_parse_boxes`.
     """
     with open(path, encoding="utf-8") as fh:
         buf = ""
@@ -96,7 +108,7 @@ def _json_chunks(path: Path) -> Iterator[list]:
                 if body.startswith(","):
                     body = body[1:]
                 if body:
-                    yield _loads_list(body, path)
+                    yield _loads_list(body, path, parse)
                 return
             cut = len(buf)
             lowest = max(0, len(buf) - len(more) - MAX_RECORD_CHARS)  # never rescan old text without end
@@ -108,7 +120,7 @@ def _json_chunks(path: Path) -> Iterator[list]:
                 if piece.startswith(","):
                     piece = piece[1:]
                 try:
-                    records = json.loads("[" + piece + "]")
+                    records = parse("[" + piece + "]")
                 except json.JSONDecodeError:
                     continue
                 yield records
@@ -119,14 +131,14 @@ def _json_chunks(path: Path) -> Iterator[list]:
                                  f"{len(buf) // 2 ** 20} MiB of text; is it a JSON list of detections?")
 
 
-def _loads_list(text: str, path: Path) -> list:
+def _loads_list(text: str, path: Path, parse: Callable[[str], Any] = json.loads) -> Any:
     try:
-        return json.loads("[" + text + "]")
+        return parse("[" + text + "]")
     except json.JSONDecodeError as exc:
         raise InputError(f"results: {path.name} is not valid JSON ({exc.msg}); is the file truncated?") from None
 
 
-def _jsonl_chunks(path: Path) -> Iterator[list]:
+def _jsonl_chunks(path: Path, parse: Callable[[str], Any] = json.loads) -> Iterator[Any]:
     """Lists of records from a JSON Lines file; lines are cut from fixed-size reads (bounded memory)."""
     with open(path, encoding="utf-8") as fh:
         tail = ""
@@ -150,7 +162,7 @@ def _jsonl_chunks(path: Path) -> Iterator[list]:
             body = [s for s in (line.strip() for line in lines) if s]
             if body:
                 try:
-                    yield json.loads("[" + ",".join(body) + "]")
+                    yield parse("[" + ",".join(body) + "]")
                 except json.JSONDecodeError:
                     for k, line in enumerate(lines):  # find the bad line for the message
                         if line.strip():
@@ -178,6 +190,11 @@ def iter_detection_chunks(results: str | os.PathLike[str] | Sequence[dict]) -> I
     list of dict
         Consecutive records, a few megabytes of text (or 200,000 list items) at a time.
     """
+    return _record_chunks(results, json.loads)
+
+
+def _record_chunks(results: str | os.PathLike[str] | Sequence[dict], parse: Callable[[str], Any]) -> Iterator[Any]:
+    """:func:`iter_detection_chunks` with the parser of file chunks as a parameter."""
     if isinstance(results, (str, os.PathLike)):
         p = Path(results)
         if not p.exists():
@@ -186,9 +203,9 @@ def iter_detection_chunks(results: str | os.PathLike[str] | Sequence[dict]) -> I
             raise InputError(f"results: {str(p)!r} is a directory, expected a file")
         try:
             if p.name.lower().endswith((".jsonl", ".ndjson")):
-                yield from _jsonl_chunks(p)
+                yield from _jsonl_chunks(p, parse)
             else:
-                yield from _json_chunks(p)
+                yield from _json_chunks(p, parse)
         except UnicodeDecodeError:
             raise InputError(f"results: {p.name} is not UTF-8 JSON text") from None
         return
@@ -197,6 +214,63 @@ def iter_detection_chunks(results: str | os.PathLike[str] | Sequence[dict]) -> I
             yield list(results[start:start + _LIST_CHUNK])
         return
     raise InputError(f"results must be a path or a list of detection dicts; got {type(results).__name__}")
+
+
+# ----------------------------------------------------------------------------- typed box records
+
+
+class _BoxRecord(msgspec.Struct, gc=False):
+    """One box detection as msgspec decodes it (other fields of the record are skipped)."""
+
+    image_id: int
+    category_id: int
+    score: float
+    bbox: tuple[float, float, float, float]
+
+
+_BOX_DECODER = msgspec.json.Decoder(list[_BoxRecord])
+
+
+@dataclasses.dataclass
+class _BoxChunk:
+    """A chunk decoded into typed records, with its text for the record-by-record route."""
+
+    records: list[_BoxRecord]
+    text: str
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def _parse_boxes(text: str) -> _BoxChunk | list:
+    """Typed records of a JSON array of box detections, else what ``json.loads`` makes of it.
+
+    msgspec refuses what the typed records cannot hold (a string score, a boolean, a
+    missing field, an object that is not a record) and text that is not JSON (also a
+    chunk cut inside a record); ``json.loads`` then decides, exactly as without the
+    fast route: it raises ``JSONDecodeError`` for text that is not JSON and returns the
+    dicts, whose faults the column checks name.
+    """
+    try:
+        return _BoxChunk(_BOX_DECODER.decode(text), text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
+def _box_columns(chunk: _BoxChunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(image_id, category_id, score, bbox) of typed records; None if any value fails a check."""
+    records = chunk.records
+    n = len(records)
+    try:
+        img = np.fromiter(map(attrgetter("image_id"), records), np.int64, n)
+        cat = np.fromiter(map(attrgetter("category_id"), records), np.int64, n)
+    except OverflowError:  # an id beyond int64: the record-by-record route names it
+        return None
+    score = np.fromiter(map(attrgetter("score"), records), np.float64, n)
+    box = np.fromiter(chain.from_iterable(map(attrgetter("bbox"), records)), np.float64, 4 * n).reshape(n, 4)
+    if not (np.isfinite(score).all() and np.isfinite(box).all()) or (box[:, 2:] < 0).any():
+        return None
+    return img, cat, score, box
 
 
 # ----------------------------------------------------------------------------- columns
@@ -242,14 +316,29 @@ def load_results(results: object, *, iou_type: str, n_keypoints: int | None = No
             raise InputError(f"results as an (N, 7) array hold boxes only; iou_type {iou_type!r} needs "
                              f"a list of detection dicts")
         return _from_array(results)
-    img_parts, cat_parts, score_parts, bbox_parts, kp_parts = [], [], [], [], []
+    img_parts: list[np.ndarray] = []
+    cat_parts: list[np.ndarray] = []
+    score_parts: list[np.ndarray] = []
+    bbox_parts: list[np.ndarray] = []
+    kp_parts: list[np.ndarray] = []
     segm: list | None = [] if iou_type == "segm" else None
     n = 0
     first_has_bbox: bool | None = None
     all_have_bbox = True
     what = "results[{i}]"
-    for chunk in iter_detection_chunks(results):  # type: ignore[arg-type]
+    parse = _parse_boxes if iou_type == "bbox" else json.loads
+    for chunk in _record_chunks(results, parse):  # type: ignore[arg-type]
         base = n
+        if isinstance(chunk, _BoxChunk):
+            columns = _box_columns(chunk)
+            if columns is not None:
+                if first_has_bbox is None and len(chunk):
+                    first_has_bbox = True  # every typed record has a box
+                for part, column in zip((img_parts, cat_parts, score_parts, bbox_parts), columns):
+                    part.append(column)
+                n += len(chunk)
+                continue
+            chunk = json.loads(chunk.text)  # the record-by-record checks name the fault
         try:
             img = int_column(field(chunk, "image_id", what), what + ".image_id")
             cat = int_column(field(chunk, "category_id", what), what + ".category_id")

@@ -103,47 +103,112 @@ def _ranking(prep: Prepared, srank: np.ndarray, n_cat: int) -> np.ndarray:
     return stable_order([(prep.cat, n_cat), (srank[prep.file_index], len(srank) + 1)])
 
 
-def _run_mode(gt: GroundTruth, res: Results, mode: str, o: COCOOptions) -> COCOReport:
+EMPTY_RESULTS_WARNING = "results are empty: every category with GT scores AP 0 (pycocotools' loadRes would crash)"
+
+
+def coco_matches(gt: GroundTruth, res: Results, mode: str, o: COCOOptions,
+                 preselected: np.ndarray | None = None) -> tuple[Prepared, Matches]:
+    """The selection and matching stage of one mode: the detections that reach matching, and their flags.
+
+    ``preselected`` replaces the per-category top-K of ``fixed`` / ``pooled`` by a mask
+    over ``res`` (the top-K of a larger data set, when ``res`` is one shard of it).
+    """
     standard = mode == "standard"
     prep = coco_prepare(gt, res, iou_type=o.iou_type, cap=o.max_dets[-1] if standard else -1,
-                        top_k=-1 if standard else o.dets_per_cat, use_cats=o.use_cats, img_keep=o.img_keep,
-                        cat_keep=o.cat_keep)
-    warns = list(prep.warnings)
-    if len(res) == 0:
-        warns.append("results are empty: every category with GT scores AP 0 (pycocotools' loadRes would crash)")
-    m: Matches = match(gt, res, prep, iou_type=o.iou_type, thresholds=o.iou_thresholds, area_ranges=o.area_array,
-                       use_cats=o.use_cats, gt_keep=o.gt_keep, sigmas=o.sigmas)
-    n_seg = gt.n_categories if o.use_cats else 1
+                        top_k=-1 if standard or preselected is not None else o.dets_per_cat, use_cats=o.use_cats,
+                        img_keep=o.img_keep, cat_keep=o.cat_keep, preselected=preselected)
+    m = match(gt, res, prep, iou_type=o.iou_type, thresholds=o.iou_thresholds, area_ranges=o.area_array,
+              use_cats=o.use_cats, gt_keep=o.gt_keep, sigmas=o.sigmas)
+    return prep, m
+
+
+def coco_arrays(prep: Prepared, srank: np.ndarray, tp: np.ndarray, fp: np.ndarray, n_gt: np.ndarray,
+                n_seg: int, mode: str, o: COCOOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``COCOeval.accumulate``'s precision (T, R, S, A, M), recall (T, S, A, M) and scores over segments.
+
+    Segments are ``prep.cat`` (categories, or any renumbering of them into 0..n_seg-1)
+    with ``use_cats``, else one; M runs over ``max_dets`` in standard mode (one cut
+    otherwise). ``srank`` is the dense descending score rank of the detections
+    ``prep.file_index`` points at; ``n_gt`` (A, S) the non-ignored GT per segment.
+    """
+    standard = mode == "standard"
     seg = prep.cat if o.use_cats else np.zeros(len(prep.cat), np.int64)
-    srank = res.score_rank
     # without categories prep is in (image, −score, category, file) order: a stable sort by −score
-    order = (_ranking(prep, srank, gt.n_categories) if o.use_cats
+    order = (_ranking(prep, srank, n_seg) if o.use_cats
              else stable_order([(srank[prep.file_index], len(srank) + 1)]))
-    assert o.cat_keep is not None  # set by COCOOptions.restricted
-    k_sel = np.flatnonzero(o.cat_keep) if o.use_cats else np.zeros(1, np.int64)
     cuts = o.max_dets if standard else (-1,)
     parts = []
     for cut in cuts:
         sub = order if cut < 0 or cut >= o.max_dets[-1] else order[prep.rank[order] < cut]  # type: ignore[index]
-        parts.append(accumulate(m.tp, m.fp, seg, sub, n_seg, m.n_gt, prep.score, o.rec_thresholds))
-    precision = np.stack([p[0][:, :, k_sel] for p in parts], axis=-1)
-    recall = np.stack([p[1][:, k_sel] for p in parts], axis=-1)
-    scores = np.stack([p[2][:, :, k_sel] for p in parts], axis=-1)  # type: ignore[index]
+        parts.append(accumulate(tp, fp, seg, sub, n_seg, n_gt, prep.score, o.rec_thresholds))
+    precision = np.stack([p[0] for p in parts], axis=-1)
+    recall = np.stack([p[1] for p in parts], axis=-1)
+    scores = np.stack([p[2] for p in parts], axis=-1)  # type: ignore[misc]
+    return precision, recall, scores
+
+
+def coco_mode_report(gt: GroundTruth, prep: Prepared, tp: np.ndarray, fp: np.ndarray, n_gt: np.ndarray,
+                     srank: np.ndarray, mode: str, o: COCOOptions, warnings: Sequence[str]) -> COCOReport:
+    """The accumulation stage of one mode: the report from the TP / FP flags (A, T, N) of ``prep``.
+
+    ``srank`` is the dense descending score rank of the detections ``prep.file_index``
+    points at; ``n_gt`` (A, S) the non-ignored GT per area range and category (or one
+    segment without categories).
+    """
+    n_seg = gt.n_categories if o.use_cats else 1
+    arrays = coco_arrays(prep, srank, tp, fp, n_gt, n_seg, mode, o)
+    stats = extras = None
+    if mode == "pooled":
+        _check_pooled(o)
+        assert o.cat_keep is not None  # set by COCOOptions.restricted
+        stats, extras = pooled_metrics(prep, srank, gt.n_images, tp, fp, n_gt, {"all": np.asarray(o.cat_keep, bool)})
+    return coco_report_from_arrays(gt, *arrays, mode, o, prep.counts, warnings, stats=stats, extras=extras)
+
+
+def _check_pooled(o: COCOOptions) -> None:
+    if o.area_labels[:4] != ("all", "small", "medium", "large") or len(o.iou_thresholds) != 10:
+        raise InputError("mode 'pooled' needs the default area ranges and IoU thresholds")
+
+
+def coco_report_from_arrays(gt: GroundTruth, precision: np.ndarray, recall: np.ndarray, scores: np.ndarray,
+                            mode: str, o: COCOOptions, counts: dict[str, int], warnings: Sequence[str], *,
+                            stats: dict[str, float] | None = None, extras: dict[str, float] | None = None
+                            ) -> COCOReport:
+    """The report of one mode from :func:`coco_arrays` over every category (or the one segment).
+
+    ``stats`` and ``extras`` (the pooled mode's) replace the summaries when given.
+    """
+    assert o.cat_keep is not None  # set by COCOOptions.restricted
+    k_sel = np.flatnonzero(o.cat_keep) if o.use_cats else np.zeros(1, np.int64)
+    precision, recall, scores = precision[:, :, k_sel], recall[:, k_sel], scores[:, :, k_sel]
     a_all = o.area_labels.index("all") if "all" in o.area_labels else 0
     per_cat = per_category_ap(precision[:, :, :, a_all, -1], gt.category_ids[k_sel]) if o.use_cats else {}
-    extras: dict[str, float] = {}
-    if standard:
-        stats = _standard_stats(precision, recall, o)
-    elif mode == "fixed":
-        stats = _fixed_stats(precision, recall, o)
-    else:
-        if o.area_labels[:4] != ("all", "small", "medium", "large") or len(o.iou_thresholds) != 10:
-            raise InputError("mode 'pooled' needs the default area ranges and IoU thresholds")
-        stats, extras = pooled_metrics(prep, res.score_rank, gt.n_images, m.tp, m.fp, m.n_gt,
-                                       {"all": np.asarray(o.cat_keep, bool)})
+    if stats is None:
+        stats = _standard_stats(precision, recall, o) if mode == "standard" else _fixed_stats(precision, recall, o)
     return COCOReport(mode=mode, iou_type=o.iou_type, stats=stats, stats_array=np.array(list(stats.values())),
-                      precision=precision, recall=recall, scores=scores, per_category_ap=per_cat, extras=extras,
-                      counts=prep.counts, warnings=tuple(warns), params=o.params(mode, gt))
+                      precision=precision, recall=recall, scores=scores, per_category_ap=per_cat, extras=extras or {},
+                      counts=counts, warnings=tuple(warnings), params=o.params(mode, gt))
+
+
+def _run_mode(gt: GroundTruth, res: Results, mode: str, o: COCOOptions) -> COCOReport:
+    prep, m = coco_matches(gt, res, mode, o)
+    warns = list(prep.warnings)
+    if len(res) == 0:
+        warns.append(EMPTY_RESULTS_WARNING)
+    return coco_mode_report(gt, prep, m.tp, m.fp, m.n_gt, res.score_rank, mode, o, warns)
+
+
+def combine_modes(by_mode: dict[str, COCOReport], o: COCOOptions, gt: GroundTruth) -> COCOReport:
+    """The ``mode="all"`` report of the standard, fixed and pooled reports."""
+    std = by_mode["standard"]
+    stats = {f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.stats.items()}
+    return COCOReport(mode="all", iou_type=o.iou_type, stats=stats, stats_array=np.array(list(stats.values())),
+                      precision=std.precision, recall=std.recall, scores=std.scores,
+                      per_category_ap=std.per_category_ap,
+                      extras={f"pooled/{k}": v for k, v in by_mode["pooled"].extras.items()},
+                      counts={f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.counts.items()},
+                      warnings=tuple(dict.fromkeys(w for r in by_mode.values() for w in r.warnings)),
+                      params=o.params("all", gt), by_mode=by_mode)
 
 
 @validate_options
@@ -231,14 +296,4 @@ def evaluate_coco(gt: GroundTruthInput, results: ResultsInput, *, iou_type: Lite
         for m in modes:
             by_mode[m] = _run_mode(g, res, m, o)
             reporter.update(1)
-    if mode != "all":
-        return by_mode[mode]
-    std = by_mode["standard"]
-    stats = {f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.stats.items()}
-    return COCOReport(mode="all", iou_type=iou_type, stats=stats, stats_array=np.array(list(stats.values())),
-                      precision=std.precision, recall=std.recall, scores=std.scores,
-                      per_category_ap=std.per_category_ap,
-                      extras={f"pooled/{k}": v for k, v in by_mode["pooled"].extras.items()},
-                      counts={f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.counts.items()},
-                      warnings=tuple(dict.fromkeys(w for r in by_mode.values() for w in r.warnings)),
-                      params=o.params("all", g), by_mode=by_mode)
+    return by_mode[mode] if mode != "all" else combine_modes(by_mode, o, g)

@@ -30,7 +30,7 @@ from metrics.detection._accumulate import IOU_THRS
 from metrics.detection._gt_io import FREQUENCIES, GroundTruth, load_gt
 from metrics.detection._lvis_select import AREA_RANGES, lvis_prepare
 from metrics.detection._options import LVISOptions, resolve_lvis_options
-from metrics.detection._pipeline import Prepared, accumulate, match, mean_valid
+from metrics.detection._pipeline import Matches, Prepared, accumulate, match, mean_valid
 from metrics.detection._results_io import Results, load_results
 from metrics.detection._selection import stable_order
 from metrics.detection.inputs import GroundTruthInput, ResultsInput
@@ -41,7 +41,7 @@ __all__ = ["evaluate_lvis", "ap_fixed", "ap_pool"]
 POOLS = ("all", "r", "c", "f")
 
 
-def _per_category(prep: Prepared, srank: np.ndarray, tp: np.ndarray, fp: np.ndarray, n_gt: np.ndarray, n_cat: int
+def per_category_arrays(prep: Prepared, srank: np.ndarray, tp: np.ndarray, fp: np.ndarray, n_gt: np.ndarray, n_cat: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """lvis-api precision (T, R, K, A) and recall (T, K, A); ranking key (category, −score, image, file).
 
@@ -108,25 +108,72 @@ def per_category_ap(precision_all_area: np.ndarray, category_ids: np.ndarray) ->
     return {cid: (float(v) if n else None) for cid, v, n in zip(category_ids.tolist(), ap.tolist(), n_valid.tolist())}
 
 
-def _run_mode(gt: GroundTruth, res: Results, mode: str, opts: LVISOptions) -> LVISReport:
+EMPTY_RESULTS_WARNING = "results are empty: every category with GT scores AP 0 (lvis-api would crash)"
+
+
+def lvis_matches(gt: GroundTruth, res: Results, mode: str, opts: LVISOptions,
+                 preselected: np.ndarray | None = None) -> tuple[Prepared, Matches]:
+    """The selection and matching stage of one mode: the detections that reach matching, and their flags.
+
+    ``preselected`` replaces the per-category top-K of ``fixed`` / ``pooled`` by a mask
+    over ``res`` (the top-K of a larger data set, when ``res`` is one shard of it).
+    """
+    top_k = opts.dets_per_cat if mode != "standard" and preselected is None else -1
     prep = lvis_prepare(gt, res, iou_type=opts.iou_type, cap=opts.max_dets_per_image if mode == "standard" else -1,
-                        top_k=opts.dets_per_cat if mode != "standard" else -1, segm_area=opts.segm_area)
-    warns = list(prep.warnings)
-    if len(res) == 0:
-        warns.append("results are empty: every category with GT scores AP 0 (lvis-api would crash)")
-    m = match(gt, res, prep, iou_type=opts.iou_type, thresholds=IOU_THRS, area_ranges=AREA_RANGES)
-    precision, recall = _per_category(prep, res.score_rank, m.tp, m.fp, m.n_gt, gt.n_categories)
-    per_cat = per_category_ap(precision[:, :, :, 0], gt.category_ids)
+                        top_k=top_k, segm_area=opts.segm_area, preselected=preselected)
+    return prep, match(gt, res, prep, iou_type=opts.iou_type, thresholds=IOU_THRS, area_ranges=AREA_RANGES)
+
+
+def lvis_mode_report(gt: GroundTruth, prep: Prepared, tp: np.ndarray, fp: np.ndarray, n_gt: np.ndarray,
+                     srank: np.ndarray, mode: str, opts: LVISOptions, warnings: Sequence[str]) -> LVISReport:
+    """The accumulation stage of one mode: the report from the TP / FP flags (A, T, N) of ``prep``.
+
+    ``srank`` is the dense descending score rank of the detections ``prep.file_index``
+    points at; ``n_gt`` (A, K) the non-ignored GT per area range and category.
+    """
+    precision, recall = per_category_arrays(prep, srank, tp, fp, n_gt, gt.n_categories)
+    metrics: dict[str, float] | None = None
     extras: dict[str, float] = {}
     if mode == "pooled":
         in_pools = {p: (np.ones(gt.n_categories, bool) if p == "all" else gt.category_freq == FREQUENCIES.index(p))
                     for p in POOLS if p in opts.pools}
-        metrics, extras = pooled_metrics(prep, res.score_rank, gt.n_images, m.tp, m.fp, m.n_gt, in_pools)
-    else:
+        metrics, extras = pooled_metrics(prep, srank, gt.n_images, tp, fp, n_gt, in_pools)
+    return lvis_report_from_arrays(gt, precision, recall, mode, opts, prep.counts, warnings, metrics=metrics,
+                                   extras=extras)
+
+
+def lvis_report_from_arrays(gt: GroundTruth, precision: np.ndarray, recall: np.ndarray, mode: str,
+                            opts: LVISOptions, counts: dict[str, int], warnings: Sequence[str], *,
+                            metrics: dict[str, float] | None = None, extras: dict[str, float] | None = None
+                            ) -> LVISReport:
+    """The report of one mode from lvis-api's precision (T, R, K, A) and recall (T, K, A).
+
+    ``metrics`` (the pooled mode's) replaces the summaries of the arrays when given.
+    """
+    per_cat = per_category_ap(precision[:, :, :, 0], gt.category_ids)
+    if metrics is None:
         metrics = _summaries(precision, recall, gt.category_freq, opts.max_dets_per_image if mode == "standard" else -1)
-    return LVISReport(mode=mode, metrics=metrics, per_category_ap=per_cat, extras=extras, counts=prep.counts,
-                      warnings=tuple(warns), params=opts.params(mode), precision=precision[:, :, :, 0],
+    return LVISReport(mode=mode, metrics=metrics, per_category_ap=per_cat, extras=extras or {}, counts=counts,
+                      warnings=tuple(warnings), params=opts.params(mode), precision=precision[:, :, :, 0],
                       category_frequency=np.array(FREQUENCIES)[gt.category_freq])
+
+
+def _run_mode(gt: GroundTruth, res: Results, mode: str, opts: LVISOptions) -> LVISReport:
+    prep, m = lvis_matches(gt, res, mode, opts)
+    warns = list(prep.warnings)
+    if len(res) == 0:
+        warns.append(EMPTY_RESULTS_WARNING)
+    return lvis_mode_report(gt, prep, m.tp, m.fp, m.n_gt, res.score_rank, mode, opts, warns)
+
+
+def combine_modes(by_mode: dict[str, LVISReport], opts: LVISOptions) -> LVISReport:
+    """The ``mode="all"`` report of the standard, fixed and pooled reports."""
+    metrics = {f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.metrics.items()}
+    extras = {f"pooled/{k}": v for k, v in by_mode["pooled"].extras.items()}
+    counts = {f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.counts.items()}
+    warns = tuple(dict.fromkeys(w for r in by_mode.values() for w in r.warnings))
+    return LVISReport(mode="all", metrics=metrics, per_category_ap=by_mode["standard"].per_category_ap,
+                      extras=extras, counts=counts, warnings=warns, params=opts.params("all"), by_mode=by_mode)
 
 
 @validate_options
@@ -205,14 +252,7 @@ def evaluate_lvis(gt: GroundTruthInput, results: ResultsInput, *, iou_type: Lite
         for m in modes:
             by_mode[m] = _run_mode(g, res, m, opts)
             reporter.update(1)
-    if mode != "all":
-        return by_mode[mode]
-    metrics = {f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.metrics.items()}
-    extras = {f"pooled/{k}": v for k, v in by_mode["pooled"].extras.items()}
-    counts = {f"{m}/{k}": v for m, r in by_mode.items() for k, v in r.counts.items()}
-    warns = tuple(dict.fromkeys(w for r in by_mode.values() for w in r.warnings))
-    return LVISReport(mode="all", metrics=metrics, per_category_ap=by_mode["standard"].per_category_ap,
-                      extras=extras, counts=counts, warnings=warns, params=opts.params("all"), by_mode=by_mode)
+    return by_mode[mode] if mode != "all" else combine_modes(by_mode, opts)
 
 
 def ap_fixed(gt: GroundTruthInput, results: ResultsInput, *, iou_type: Literal["bbox", "segm"] = "bbox",

@@ -16,6 +16,7 @@ _EXPORTS = {
     "metrics.distributed._regret_report": ("regret_report",),
     "metrics.distributed._states": ("partial_state", "merge_states", "finalize_state"),
     "metrics.distributed._frames": ("as_dask_frame",),
+    "metrics.distributed.detection": ("evaluate_coco", "evaluate_lvis"),
 }
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # static checkers see the names eagerly
     from metrics.distributed._frames import as_dask_frame  # noqa: F401
     from metrics.distributed._regret_report import regret_report  # noqa: F401
     from metrics.distributed._states import finalize_state, merge_states, partial_state  # noqa: F401
+    from metrics.distributed.detection import evaluate_coco, evaluate_lvis  # noqa: F401
     from metrics.distributed.functional import (  # noqa: F401
         calibration_error,
         calibration_report,

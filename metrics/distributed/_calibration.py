@@ -1,5 +1,11 @@
 """Calibration on Dask: each shard becomes a ``CalibrationError`` state; the states add up.
 
+A Parquet path glob is read by the tasks themselves, one file per task, with PyArrow in
+batches of :data:`_BATCH_ROWS` rows, each added to the file's state: a task holds one
+batch (a few hundred KiB per probability column) whatever the file's size, and no pandas
+partition is built. A Dask DataFrame (or a JSON Lines / CSV glob) goes partition by
+partition: a task holds one partition and its float64 copy.
+
 The uniform-bin state is per-bin counts (int64), score sums (float64) and outcome counts
 (int64): counts add exactly, score sums to rounding. Every norm of the report is
 ``compute()`` of a Metric holding the merged state, so the report's numbers are the
@@ -16,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metrics.core.errors import InputError
-from metrics.distributed._frames import as_dask_frame, check_columns, reduce_states
+from metrics.distributed._frames import (
+    as_dask_frame,
+    check_columns,
+    import_dask,
+    parquet_batches,
+    parquet_files,
+    reduce_states,
+)
 from metrics.distributed._states import partial_state
 
 if TYPE_CHECKING:
@@ -25,11 +38,35 @@ if TYPE_CHECKING:
 
     from metrics.calibration import CalibrationError, CalibrationReport
 
-__all__ = ["merged_state", "report_from_state"]
+__all__ = ["merged_state", "metric_options", "report_from_state", "shard_arrays"]
 
+#: rows per batch read from a Parquet file (each batch's arrays are a few hundred KiB)
+_BATCH_ROWS = 1 << 16
 #: report field → (norm, debiased), the fields of ``CalibrationReport``
 _REPORT_NORMS = {"ece": ("l1", False), "mce": ("max", False), "ace": ("average", False),
                  "l2": ("l2", False), "l2_debiased": ("l2", True)}
+
+
+def shard_arrays(part: pd.DataFrame, prob_columns: Sequence[str], label_column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A partition's probabilities (float64, (N,) or (N, K)) and int64 labels, with one copy at most each.
+
+    Several probability columns become one (N, K) array in a single ``to_numpy`` copy.
+    The Metric keeps only per-bin sums, so reading the frame's own buffers is safe here.
+    """
+    if len(prob_columns) == 1:
+        probs = np.ascontiguousarray(part[prob_columns[0]].to_numpy(dtype=np.float64))
+    else:
+        probs = np.ascontiguousarray(part[list(prob_columns)].to_numpy(dtype=np.float64))
+    if not probs.flags.writeable:  # a read-only buffer (Arrow-backed): torch needs its own
+        probs = probs.copy()
+    return probs, _integral(part[label_column].to_numpy(), label_column)
+
+
+def _integral(labels: np.ndarray, label_column: str) -> np.ndarray:
+    """int64 labels; float labels must be whole numbers (NaN, from a null, is not)."""
+    if labels.dtype.kind == "f" and labels.size and not np.all(np.mod(labels, 1) == 0):
+        raise InputError(f"labels: column {label_column!r} must hold integer class labels")
+    return labels.astype(np.int64)
 
 
 def _shard_state(part: pd.DataFrame, prob_columns: Sequence[str], label_column: str,
@@ -38,19 +75,8 @@ def _shard_state(part: pd.DataFrame, prob_columns: Sequence[str], label_column: 
 
     from metrics.calibration import CalibrationError
 
-    # the Metric keeps only per-bin sums, so reading the frame's own buffers is safe here; each
-    # large temporary costs page faults on a Dask worker (its allocator returns memory at once)
-    if len(prob_columns) == 1:
-        probs = np.ascontiguousarray(part[prob_columns[0]].to_numpy(dtype=np.float64))
-    else:
-        probs = np.ascontiguousarray(part[list(prob_columns)].to_numpy(dtype=np.float64))
-    if not probs.flags.writeable:  # a read-only buffer (Arrow-backed): torch needs its own
-        probs = probs.copy()
-    labels = part[label_column].to_numpy()
-    if labels.dtype.kind == "f" and labels.size and not np.all(np.mod(labels, 1) == 0):
-        raise InputError(f"labels: column {label_column!r} must hold integer class labels")
-    return partial_state(lambda: CalibrationError(**options), torch.from_numpy(probs),
-                         torch.from_numpy(labels.astype(np.int64)))
+    probs, labels = shard_arrays(part, prob_columns, label_column)
+    return partial_state(lambda: CalibrationError(**options), torch.from_numpy(probs), torch.from_numpy(labels))
 
 
 def metric_options(prob_columns: Sequence[str], *, n_bins: int, norm: str, scope: str, debiased: bool,
@@ -69,9 +95,39 @@ def metric_options(prob_columns: Sequence[str], *, n_bins: int, norm: str, scope
     return options
 
 
+def _file_state(fs: object, path: str, prob_columns: Sequence[str], label_column: str,
+                options: dict[str, Any]) -> CalibrationError:
+    """The state of one Parquet file, read and added :data:`_BATCH_ROWS` rows at a time."""
+    from metrics.calibration import CalibrationError
+
+    metric = CalibrationError(**options)
+    for *probs, labels in parquet_batches(fs, path, [*prob_columns, label_column], _BATCH_ROWS):
+        p = probs[0] if len(probs) == 1 else np.column_stack(probs)
+        metric.update(p.astype(np.float64, copy=False), _integral(labels, label_column))
+    return metric
+
+
 def merged_state(data: dd.DataFrame | str, prob_columns: Sequence[str], label_column: str,
                  options: dict[str, Any], scheduler: str | None) -> CalibrationError:
-    """The ``CalibrationError`` state of every row of ``data``."""
+    """The ``CalibrationError`` state of every row of ``data``.
+
+    A Parquet path glob is read file by file with PyArrow, :data:`_BATCH_ROWS` rows at a
+    time (one task per file; a task holds one batch, whatever the file's size); anything
+    else goes through a Dask DataFrame, one task per partition.
+    """
+    import_dask()
+    parquet = parquet_files(data)
+    if parquet is not None:
+        import dask
+
+        from metrics.distributed._states import merge_states, tree_reduce
+
+        fs, files, names = parquet
+        prob_columns = check_columns(names, prob_columns, "prob_columns")
+        (label_column,) = check_columns(names, [label_column], "label_column")
+        tasks = [dask.delayed(_file_state)(fs, path, list(prob_columns), label_column, options) for path in files]
+        (merged,) = dask.compute(tree_reduce(tasks, dask.delayed(merge_states)), scheduler=scheduler)
+        return merged  # type: ignore[no-any-return]
     frame = as_dask_frame(data)
     prob_columns = check_columns(frame, prob_columns, "prob_columns")
     (label_column,) = check_columns(frame, [label_column], "label_column")

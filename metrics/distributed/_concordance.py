@@ -13,10 +13,27 @@ two partitions). An ordered pair (i, j) with subject i earlier is then either
    buckets are never tied and their order is the buckets' order: those pairs are
    counted from per-partition bucket histograms. Pairs inside one bucket are counted
    by the same kernel on that bucket's subjects, with the partition index as the time
-   and only strictly later partitions comparable (Dask's shuffle groups a bucket).
+   and only strictly later partitions comparable (Dask's shuffle groups a bucket). A
+   subject's partition index follows from its time and the divisions (Dask's own rule),
+   so Harrell's bucket items come straight from the input partitions.
 
 Every Harrell count is an exact integer, so the result equals the in-memory value bit
-for bit, whatever the partitioning. Memory per task is one partition or one bucket.
+for bit, whatever the partitioning.
+
+Memory. Each pass is a separate computation whose tasks return small arrays (the items
+of the last pass go straight into Dask's shuffle), so a worker holds no partition-sized
+result waiting for a later pass. (For Uno's C the partition pass and the bucket items,
+which both need the time-ordered partitions, are one computation of separate tasks, so
+that Dask sorts once for both.) A task holds one input partition, one time-ordered
+partition (about one input partition: the divisions are quantiles of the times, but all
+subjects with one time value share a partition) or one score bucket (buckets are cut
+at score quantiles into ``min(2048, max(P, n / 250_000))`` parts for n subjects on P
+input partitions: about ``max(n / 2048, min(n / P, 250_000))`` subjects each; a score
+value shared by more subjects stays in one bucket). The kernel needs about 130
+bytes a subject, so a 500,000-subject task costs about 65 MiB. Dask's peer-to-peer
+shuffle adds its own buffers on each worker, bounded by its settings
+(``distributed.p2p.storage.buffer``, 100 MiB by default, and
+``distributed.p2p.comm.buffer``), not by the number of subjects.
 
 Uno's C adds the censoring Kaplan–Meier Ĝ. Its factors need the number at risk, known
 from the partition sizes; the cumulative product runs over the time-ordered partitions
@@ -28,7 +45,6 @@ so every Ĝ value is the same float64 product as in memory. Each event's weight
 
 from __future__ import annotations
 
-import operator
 import warnings
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -44,9 +60,11 @@ if TYPE_CHECKING:
 __all__ = ["Counts", "UnoOptions", "pair_totals"]
 
 #: Quantiles of the scores and times each partition contributes to the bucket boundaries and divisions.
-_SAMPLE = 64
-#: Most score buckets (each is one task of the last pass).
-_MAX_BUCKETS = 256
+_SAMPLE = 256
+#: Subjects per score bucket aimed at (each bucket is one task of the last pass, about 130 bytes a subject).
+_BUCKET_ROWS = 250_000
+#: Most score buckets (the client holds two partitions × buckets tables of int64).
+_MAX_BUCKETS = 2048
 _COUNT_NAMES = ("concordant", "discordant", "tied_risk", "comparable", "tied_time")
 
 Columns = tuple[str, str, str | None]
@@ -161,19 +179,25 @@ def _weights(time: np.ndarray, event: np.ndarray, carry: _Carry, n_total: int, u
     return weight
 
 
+def _partition_index(time: np.ndarray, divisions: np.ndarray) -> np.ndarray:
+    """The time-ordered partition of each time: Dask's own rule for ``set_index`` with ``divisions``."""
+    index = np.searchsorted(divisions, time, side="right") - 1
+    index[(index < 0) | (index >= divisions.size - 1)] = divisions.size - 2
+    return index
+
+
 def _partition_pass(part: pd.DataFrame, index: int, columns: Columns, direction: str, tol: float,
-                    cuts: np.ndarray, uno: UnoOptions | None, carry: _Carry | None, n_total: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                               pd.DataFrame]:
-    """Within-partition counts, bucket histograms, time span, Uno sums and the bucket items."""
+                    cuts: np.ndarray, divisions: np.ndarray, uno: UnoOptions | None, carry: _Carry | None,
+                    n_total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Within-partition counts, bucket histograms, time span and Uno sums (all small)."""
     eta, time, event = _validated(part, columns, direction)
+    if time.size and np.any(_partition_index(part[columns[1]].to_numpy(), divisions) != index):
+        raise RuntimeError("Dask's sort put a time outside its partition's divisions; the pair counts would be wrong")
     n_buckets = cuts.size + 1
     bucket = np.searchsorted(cuts, eta, side="right")
     hist = np.bincount(bucket, minlength=n_buckets).astype(np.int64)
     events = np.bincount(bucket[event], minlength=n_buckets).astype(np.int64)
     span = np.array([time.min(), time.max()]) if time.size else np.array([np.inf, -np.inf])
-    items = {"bucket": bucket.astype(np.int64), "part": np.full(eta.size, index, dtype=np.int64),
-             "eta": eta, "event": event}
     sums = np.zeros(2)
     weight_hist = np.zeros(n_buckets)
     if uno is None:
@@ -181,7 +205,6 @@ def _partition_pass(part: pd.DataFrame, index: int, columns: Columns, direction:
     else:
         assert carry is not None
         weight = _weights(time, event, carry, n_total, uno) if eta.size else np.zeros(0)
-        items["weight"] = weight
         weight_hist = np.bincount(bucket, weights=weight, minlength=n_buckets)  # type: ignore[assignment]
         within = np.zeros(5, dtype=np.int64)
         if eta.size:
@@ -193,7 +216,29 @@ def _partition_pass(part: pd.DataFrame, index: int, columns: Columns, direction:
             num, den = weighted_sums(event[order], weight[order], conc, tie, comp)
             later = n_total - carry.n_before - eta.size  # every subject of a later partition is comparable
             sums = np.array([num, den + later * float(weight.sum())])
-    return within.astype(np.int64), hist, events, span, sums, weight_hist, pd.DataFrame(items)
+    return within.astype(np.int64), hist, events, span, sums, weight_hist
+
+
+def _items(part: pd.DataFrame, columns: Columns, direction: str, cuts: np.ndarray, divisions: np.ndarray
+           ) -> pd.DataFrame:
+    """Bucket, time-ordered partition, score and event of every subject of one input partition.
+
+    The partition index follows from the time and the divisions alone, so Harrell's items
+    come straight from the input partitions, without waiting for the sort.
+    """
+    eta, _, event = _validated(part, columns, direction)
+    return pd.DataFrame({"bucket": np.searchsorted(cuts, eta, side="right").astype(np.int32),
+                         "part": _partition_index(part[columns[1]].to_numpy(), divisions).astype(np.int32),
+                         "eta": eta, "event": event})
+
+
+def _uno_items(part: pd.DataFrame, index: int, columns: Columns, direction: str, cuts: np.ndarray,
+               uno: UnoOptions, carry: _Carry, n_total: int) -> pd.DataFrame:
+    """Uno's items of one time-ordered partition: Harrell's plus each subject's weight."""
+    eta, time, event = _validated(part, columns, direction)
+    return pd.DataFrame({"bucket": np.searchsorted(cuts, eta, side="right").astype(np.int32),
+                         "part": np.full(eta.size, index, dtype=np.int32), "eta": eta, "event": event,
+                         "weight": _weights(time, event, carry, n_total, uno) if eta.size else np.zeros(0)})
 
 
 def _bucket_counts(items: pd.DataFrame, tol: float, uno: UnoOptions | None) -> pd.DataFrame:
@@ -243,12 +288,12 @@ def pair_totals(frame: dd.DataFrame, columns: Columns, *, direction: str, tol: f
 
     frame = frame[[c for c in columns if c is not None]]
     raw = frame.to_delayed()
-    n_buckets = max(1, min(len(raw), _MAX_BUCKETS))
     # pass 1 (input order): validation, score quantiles for the buckets, time quantiles for the sort
     (samples,) = dask.compute([dask.delayed(_samples)(p, columns, direction) for p in raw], scheduler=scheduler)
     n_total = sum(s[2] for s in samples)
     if n_total < 2:
         raise InputError(f"{columns[1]} must hold at least 2 subjects to form a pair; got {n_total}")
+    n_buckets = min(_MAX_BUCKETS, max(len(raw), -(-n_total // _BUCKET_ROWS)))  # at least one per partition
     cuts = _cut_points([s[0] for s in samples], n_buckets)
     if cuts.size:
         # pass 2: keep a boundary only where the scores on its two sides can never tie
@@ -270,24 +315,31 @@ def pair_totals(frame: dd.DataFrame, columns: Columns, *, direction: str, tol: f
             chain.append(carry)
             carry = dask.delayed(_km_step)(p, columns, carry, n_total)
         (carries,) = dask.compute(chain, scheduler=scheduler)
-    # last pass (time order): counts per partition, then Dask's shuffle by bucket
-    passes = [dask.delayed(_partition_pass, nout=7)(p, i, columns, direction, tol, cuts, uno, carries[i], n_total)
+    bounds = np.asarray(divisions)
+    # one pass over the time-ordered partitions: within-partition counts and histograms (small results)
+    passes = [dask.delayed(_partition_pass)(p, i, columns, direction, tol, cuts, bounds, uno, carries[i], n_total)
               for i, p in enumerate(ordered.to_delayed())]
-    meta = {"bucket": np.empty(0, np.int64), "part": np.empty(0, np.int64), "eta": np.empty(0, np.float64),
+    # and: every subject's bucket item, Dask's shuffle by bucket, the pairs inside each bucket
+    meta = {"bucket": np.empty(0, np.int32), "part": np.empty(0, np.int32), "eta": np.empty(0, np.float64),
             "event": np.empty(0, bool)}
-    if uno is not None:
+    if uno is None:  # from the input partitions (no second sort)
+        items = frame.map_partitions(_items, columns, direction, cuts, bounds, meta=pd.DataFrame(meta),
+                                     enforce_metadata=False)
+    else:  # the weights need Ĝ's chain, which follows the time-ordered partitions
         meta["weight"] = np.empty(0, np.float64)
-    items = dd.from_delayed([dask.delayed(operator.getitem)(p, 6) for p in passes], meta=pd.DataFrame(meta),
-                            verify_meta=False)
-    n_out = max(1, min(items.npartitions, cuts.size + 1))
+        items = dd.from_delayed([dask.delayed(_uno_items)(p, i, columns, direction, cuts, uno, carries[i], n_total)
+                                 for i, p in enumerate(ordered.to_delayed())],
+                                meta=pd.DataFrame(meta), verify_meta=False)
+    n_out = cuts.size + 1
     out_meta = pd.DataFrame({**{k: np.empty(0, np.int64) for k in _COUNT_NAMES}, "numerator": np.empty(0)})
     bucket_totals = items.shuffle("bucket", npartitions=n_out).map_partitions(_bucket_counts, tol, uno, meta=out_meta)
-    small = [[dask.delayed(operator.getitem)(p, k) for k in range(6)] for p in passes]
-    with warnings.catch_warnings():
-        # one graph: the per-partition pass feeds both the small results and the shuffle;
-        # Dask warns that mixing delayed and dataframe collections materialises the graph
-        warnings.filterwarnings("ignore", message="Computing mixed collections", category=UserWarning)
-        small_vals, bucket_frame = dask.compute(small, bucket_totals, scheduler=scheduler)
+    if uno is None:  # two computations: nothing partition-sized waits for the other
+        (small_vals,) = dask.compute(passes, scheduler=scheduler)
+        (bucket_frame,) = dask.compute(bucket_totals, scheduler=scheduler)
+    else:  # one, so that Dask sorts once for both (separate tasks: each returns as soon as it ends)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Computing mixed collections", category=UserWarning)
+            small_vals, bucket_frame = dask.compute(passes, bucket_totals, scheduler=scheduler)
     within: np.ndarray = np.sum([s[0] for s in small_vals], axis=0, dtype=np.int64)  # type: ignore[assignment]
     hist = np.array([s[1] for s in small_vals], dtype=np.int64)
     events = np.array([s[2] for s in small_vals], dtype=np.int64)

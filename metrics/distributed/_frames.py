@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     import pandas as pd
 
-__all__ = ["as_dask_frame", "check_columns", "import_dask", "local_shuffle", "partition_arrays", "reduce_states"]
+__all__ = ["as_dask_frame", "check_columns", "import_dask", "local_shuffle", "parquet_batches", "parquet_files",
+           "partition_arrays", "reduce_states"]
 
 M = TypeVar("M")
 
@@ -40,23 +41,66 @@ def as_dask_frame(data: dd.DataFrame | str, name: str = "data") -> dd.DataFrame:
         try:
             if lower.endswith((".parquet", ".pq")) or lower.endswith("/"):
                 return dd.read_parquet(data)
+            # pandas' default float parsers are off by an ulp now and then; parse exactly, as json does
             if lower.endswith((".jsonl", ".ndjson")):
-                return dd.read_json(data, lines=True, blocksize=None)
+                return dd.read_json(data, lines=True, blocksize=None, precise_float=True)
             if lower.endswith(".csv"):
-                return dd.read_csv(data)
+                return dd.read_csv(data, float_precision="round_trip")
         except (OSError, ValueError) as exc:
             raise InputError(f"{name}: cannot read {data!r}: {exc}") from exc
         raise InputError(f"{name}: a path glob must end in .parquet, .jsonl or .csv; got {data!r}")
     raise InputError(f"{name} must be a dask.dataframe.DataFrame or a path glob; got {type(data).__name__}")
 
 
-def check_columns(frame: dd.DataFrame, columns: Sequence[str], name: str) -> list[str]:
-    """The named columns, each present in ``frame`` (order kept as given)."""
+def parquet_files(data: object, name: str = "data") -> tuple[object, list[str], list[str]] | None:
+    """The file system, files and (first file's) column names of a Parquet path glob; None for anything else.
+
+    A function whose state needs
+    only a stream of rows reads such files itself with PyArrow (:func:`parquet_batches`),
+    skipping the pandas partition a Dask DataFrame would build.
+    """
+    if not isinstance(data, str) or not data.lower().endswith((".parquet", ".pq")):
+        return None
+    import fsspec
+    import pyarrow.parquet as pq
+
+    try:
+        fs, _, paths = fsspec.core.get_fs_token_paths(data, mode="rb")
+        files = sorted(paths)
+        if not files:
+            raise InputError(f"{name}: no file matches {data!r}")
+        with fs.open(files[0], "rb") as fh:
+            names = pq.read_schema(fh).names
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name}: cannot read {data!r}: {exc}") from exc
+    return fs, files, list(names)
+
+
+def parquet_batches(fs: object, path: str, columns: Sequence[str], rows: int) -> Iterator[list[np.ndarray]]:
+    """The ``columns`` of one Parquet file as numpy arrays, ``rows`` rows at a time.
+
+    Numeric columns without nulls are views of Arrow's buffers (read-only); columns with
+    nulls become float arrays with NaN, so the caller's validation names them.
+    """
+    import pyarrow.parquet as pq
+
+    with fs.open(path, "rb") as fh:  # type: ignore[attr-defined]
+        parquet = pq.ParquetFile(fh)
+        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        if missing:
+            raise InputError(f"data: no column {missing[0]!r} in {path} (columns: {parquet.schema_arrow.names})")
+        for batch in parquet.iter_batches(batch_size=rows, columns=list(columns)):
+            yield [batch.column(i).to_numpy(zero_copy_only=False) for i in range(len(columns))]
+
+
+def check_columns(frame: dd.DataFrame | Sequence[str], columns: Sequence[str], name: str) -> list[str]:
+    """The named columns, each present in ``frame`` (or in a list of column names), order kept as given."""
     if isinstance(columns, str) or not isinstance(columns, Sequence) or not columns:
         raise InputError(f"{name} must be a non-empty list of column names; got {columns!r}")
-    missing = [c for c in columns if c not in frame.columns]
+    available = list(frame) if isinstance(frame, (list, tuple)) else list(frame.columns)  # type: ignore[union-attr]
+    missing = [c for c in columns if c not in available]
     if missing:
-        raise InputError(f"{name}: no column {missing[0]!r} in the data (columns: {list(frame.columns)})")
+        raise InputError(f"{name}: no column {missing[0]!r} in the data (columns: {available})")
     if len(set(columns)) != len(columns):
         raise InputError(f"{name}: a column is named twice in {list(columns)}")
     return list(columns)

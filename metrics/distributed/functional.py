@@ -47,7 +47,10 @@ def calibration_error(data: dd.DataFrame | str, *, prob_columns: Sequence[str], 
     r"""Binned calibration error of probabilities stored on many shards.
 
     The same number as :func:`metrics.calibration_error` on the concatenated rows, with
-    the same options (uniform bins; see that function for the estimator).
+    the same options (uniform bins; see that function for the estimator). Each task
+    returns a fixed-size state; it holds one 65,536-row batch of a Parquet file (a
+    Parquet path glob is read with PyArrow, one file per task) or one partition (a Dask
+    DataFrame, a JSON Lines or CSV glob), so worker memory does not grow with the rows.
 
     Parameters
     ----------
@@ -127,9 +130,13 @@ def concordance_index(data: dd.DataFrame | str, *, risk_column: str, time_column
     for bit: every pair count is an exact integer), with the same options and
     conventions. Dask's own sort puts the subjects in time order; the pairs are then
     counted inside each partition, across partitions by score buckets, and inside each
-    bucket (see :mod:`metrics.distributed._concordance`). Each task holds one partition
-    or one bucket, so worker memory does not grow with the number of subjects (one
-    time value shared by very many subjects stays in one partition).
+    bucket (see :mod:`metrics.distributed._concordance`). Each task holds one input
+    partition, one time-ordered partition or one score bucket (about
+    ``max(n / 2048, min(n / P, 250_000))`` subjects for n subjects on P input
+    partitions), and returns small arrays, so worker memory does not grow with the number
+    of subjects, apart from Dask's shuffle buffers (bounded by its own settings). The
+    exceptions: one time value (or one score value) shared by very many subjects stays
+    in one partition (or bucket).
 
     Parameters
     ----------

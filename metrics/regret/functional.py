@@ -9,7 +9,11 @@ with π_t = e_{a_t}) and the (T, A) losses second, as the streaming
 :class:`~metrics.regret.Regret` Metric does. Rewards: pass ``-rewards`` or ``1 - rewards``.
 
 numpy input runs in numpy; torch tensors run in torch on their device (the same
-formulas, :mod:`metrics.regret._core`); both agree to 1e-12 relative.
+formulas, :mod:`metrics.regret._core`); both agree to 1e-12 relative. On CPU tensors the
+torch path runs a few hundred small parallel torch operations; on a CPU busier than its
+core count torch's OpenMP threads spin at the end of each one waiting for a descheduled
+partner, which can make it several times slower than the numpy path (one torch thread,
+or ``OMP_WAIT_POLICY=PASSIVE``, removes the wait; see ``benchmarks/regret.py``).
 
 References: Cesa-Bianchi & Lugosi, *Prediction, Learning, and Games* (2006), ch. 2 and 4;
 Blum & Mansour, *From external to internal regret*, JMLR 2007 (swap regret);

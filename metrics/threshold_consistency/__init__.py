@@ -3,7 +3,8 @@
 ``functional`` holds the public functions, ``metric`` the torchmetrics object,
 ``report`` the :class:`OPISReport`; the private modules stream the pairs
 (``_pairs``, ``_passes``), turn counts into curves (``_curves``), rank retrieval
-lists (``_retrieval``) and hold the one definition of the options (``_options``).
+lists (``_retrieval`` in float64, ``_screen`` from a float32 product with the same
+result) and hold the one definition of the options (``_options``).
 Everything public is re-exported here.
 """
 

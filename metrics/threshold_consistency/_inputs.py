@@ -124,6 +124,8 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
     """
     norms = torch.linalg.vector_norm(x, dim=1, keepdim=True)
     extreme = ~torch.isfinite(norms) | (norms < _TINY_NORM)
+    if not bool(extreme.any()):  # the common case: one division
+        return x / norms.clamp_min(NORM_EPS)
     peak = x.abs().amax(dim=1, keepdim=True)
     scale = torch.where(extreme & (peak > 0), peak, torch.ones_like(peak))
     scaled = x / scale

@@ -1,4 +1,7 @@
-"""The leave-one-out retrieval kernel behind Recall@k, MAP@R and R-precision.
+"""The leave-one-out retrieval kernel behind Recall@k, MAP@R and R-precision, in float64.
+
+``_screen`` gets the same ranking from a float32 product where float32 products are
+IEEE; the blocks are ranked here otherwise.
 
 Every sample whose class has at least two members queries all other samples by
 cosine similarity of the normalised embeddings (float64), on the embeddings' device.

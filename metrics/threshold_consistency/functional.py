@@ -52,6 +52,7 @@ from metrics.threshold_consistency._options import (
     check_rank,
     check_ties,
 )
+from metrics.threshold_consistency._screen import Screen
 from metrics.threshold_consistency.report import OPISReport
 
 __all__ = ["opis", "epsilon_opis", "opis_report", "recall_at_k", "map_at_r", "r_precision",
@@ -183,30 +184,35 @@ def retrieval_scores(embeddings: npt.ArrayLike | torch.Tensor, labels: npt.Array
     r_sorted = r_of[queries].cpu().numpy()
     xn = normalise(x)
     gallery, column_of = _retrieval.distinct_rows(xn)
+    screen = Screen.build(xn, gallery, column_of)  # None: rank in float64 directly
     kmax = max(k_values) if k_values else 0
     hits = {k: torch.zeros((), dtype=torch.int64, device=dev) for k in k_values}
     ap_sum = torch.zeros((), dtype=torch.float64, device=dev)
     rp_sum = torch.zeros((), dtype=torch.float64, device=dev)
-    rows_per_block = max(1, _retrieval.BLOCK_ELEMENTS // n)
+    # float32 screening: 256 MB blocks (fewer, larger operations; memory stays bounded)
+    rows_per_block = max(1, _retrieval.BLOCK_ELEMENTS * (1 if screen is None else 4) // n)
     for start in range(0, queries.numel(), rows_per_block):
         q = queries[start:start + rows_per_block]
         r = r_of[q]
         depth = min(n - 1, max(kmax, int(r_sorted[start:start + rows_per_block].max()) if r_metrics else 0))
-        s = xn[q] @ gallery.T  # one product per query block, against the distinct rows
-        if column_of is not None:
-            s = s[:, column_of]
-        s[torch.arange(q.numel(), device=dev), q] = -torch.inf
-        top = _retrieval.ranked_relevance(s, inverse.expand(q.numel(), n), inverse[q], depth, ties)
-        del s
+        if screen is not None:
+            top = screen.ranked_relevance(q, inverse, depth, ties)
+        else:
+            s = xn[q] @ gallery.T  # one product per query block, against the distinct rows
+            if column_of is not None:
+                s = s[:, column_of]
+            s[torch.arange(q.numel(), device=dev), q] = -torch.inf
+            top = _retrieval.ranked_relevance(s, inverse.expand(q.numel(), n), inverse[q], depth, ties)
+            del s
         for k in k_values:
             hits[k] += top[:, :k].any(dim=1).sum()
-        if r_metrics:
-            pos = torch.arange(1, depth + 1, device=dev, dtype=torch.float64)
-            top_w = top & (pos[None, :] <= r[:, None])
-            precision = top_w.cumsum(dim=1).to(torch.float64) / pos[None, :]
+        if r_metrics:  # AP@R = (1/R) Σ_{i ≤ R} P@i·rel_i; R-precision = (hits in the top R)/R
+            rank = torch.arange(1, depth + 1, device=dev, dtype=torch.float64)
+            top_w = top & (rank[None, :] <= r[:, None])
+            hits_upto = top_w.cumsum(dim=1, dtype=torch.float64)
             rf = r.to(torch.float64)
-            ap_sum += ((precision * top_w).sum(dim=1) / rf).sum()
-            rp_sum += (top_w.sum(dim=1) / rf).sum()
+            ap_sum += (torch.where(top_w, hits_upto / rank, 0.0).sum(dim=1) / rf).sum()
+            rp_sum += (hits_upto[:, -1] / rf).sum()
     nq = int(queries.numel())
     out: RetrievalScores = {"recall": {k: int(hits[k]) / nq for k in k_values}, "n_queries": nq}
     if r_metrics:

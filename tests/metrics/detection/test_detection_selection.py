@@ -46,3 +46,17 @@ def test_rank_within_and_top_per_group_equal_a_python_loop():
         expected[rows[:4]] = True
     np.testing.assert_array_equal(keep, expected)
     assert rank.max() == max(np.bincount(np.unique(groups, return_inverse=True)[1])) - 1
+
+
+@pytest.mark.parametrize("span", [1, 2, 2 ** 11, 2 ** 11 + 1, 10 ** 6, 2 ** 40 + 3])
+def test_radix_path_equals_stable_argsort(span):
+    from metrics.detection._selection import _RADIX_MIN
+
+    rng = np.random.default_rng(span % 97)
+    n = _RADIX_MIN + 1234
+    major = rng.integers(0, span, n)
+    minor = rng.integers(0, 5, n)  # many equal combined keys: their input order must be kept
+    if span > 2:
+        major[: n // 2] = np.sort(major[: n // 2])  # a sorted run, as after an earlier sort
+    order = stable_order([(major, span), (minor, 5)])
+    np.testing.assert_array_equal(order, np.lexsort((np.arange(n), minor, major)))

@@ -12,6 +12,7 @@ import metrics  # noqa: E402
 from metrics import InputError  # noqa: E402
 from metrics.distributed import calibration_error, finalize_state, merge_states, partial_state  # noqa: E402
 
+SYNC = "synchronous"
 K = 4
 COLUMNS = [f"prob_{c}" for c in ("zebra", "yak", "ant", "bee")]  # file order, not alphabetical
 
@@ -111,3 +112,67 @@ def test_report_equals_in_memory(scope):
     with pytest.raises(InputError, match="n_bootstrap"):
         calibration_report(dd.from_pandas(df, npartitions=2), prob_columns=columns, label_column="label",
                            n_bootstrap=100)
+
+
+def _top_label_ece(p1, y, n_bins):
+    """ECE of a binary model from its positive-class probabilities, by plain numpy (the test's reference)."""
+    score = np.maximum(p1, 1.0 - p1)
+    correct = (p1 > 0.5).astype(int) == y
+    edges = np.arange(n_bins + 1) / n_bins
+    bins = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, n_bins - 1)
+    gap = np.bincount(bins, weights=score, minlength=n_bins) - np.bincount(bins, weights=correct, minlength=n_bins)
+    return np.abs(gap).sum() / y.size
+
+
+def test_parquet_glob_read_in_batches(tmp_path, monkeypatch):
+    from metrics.distributed import _calibration
+
+    monkeypatch.setattr(_calibration, "_BATCH_ROWS", 7)  # many batches per file, a short last one
+    rng = np.random.default_rng(5)
+    p1 = rng.random(500)
+    y = (rng.random(500) < p1).astype(np.int8)
+    for i, chunk in enumerate(np.array_split(np.arange(500), 3)):
+        pd.DataFrame({"p": p1[chunk], "y": y[chunk]}).to_parquet(tmp_path / f"part-{i}.parquet")
+    pd.DataFrame({"p": p1[:0], "y": y[:0]}).to_parquet(tmp_path / "part-9.parquet")  # an empty file
+    got = calibration_error(str(tmp_path / "part-*.parquet"), prob_columns=["p"], label_column="y", n_bins=10,
+                            scheduler=SYNC)
+    assert got == pytest.approx(_top_label_ece(p1, y.astype(int), 10), rel=1e-12)
+
+
+def test_parquet_glob_bad_input(tmp_path):
+    pd.DataFrame({"p": [0.2, np.nan], "y": [0, 1]}).to_parquet(tmp_path / "nan.parquet")
+    with pytest.raises(InputError, match="prob_columns: no column 'q'"):
+        calibration_error(str(tmp_path / "*.parquet"), prob_columns=["q"], label_column="y", scheduler=SYNC)
+    with pytest.raises(InputError, match="preds"):
+        calibration_error(str(tmp_path / "*.parquet"), prob_columns=["p"], label_column="y", scheduler=SYNC)
+    pd.DataFrame({"p": [0.2, 0.7], "y": [0.0, 0.5]}).to_parquet(tmp_path / "nan.parquet")
+    with pytest.raises(InputError, match="integer class labels"):
+        calibration_error(str(tmp_path / "*.parquet"), prob_columns=["p"], label_column="y", scheduler=SYNC)
+    pd.DataFrame({"p": [0.2, 0.7], "label": [0, 1]}).to_parquet(tmp_path / "nan.parquet")
+    pd.DataFrame({"p": [0.2, 0.7], "y": [0, 1]}).to_parquet(tmp_path / "a.parquet")  # the first file
+    with pytest.raises(InputError, match="no column 'y' in .*nan.parquet"):
+        calibration_error(str(tmp_path / "*.parquet"), prob_columns=["p"], label_column="y", scheduler=SYNC)
+    with pytest.raises(InputError, match="no file matches"):
+        calibration_error(str(tmp_path / "none-*.parquet"), prob_columns=["p"], label_column="y", scheduler=SYNC)
+
+
+def test_small_steps_under_a_tuned_allocator_give_the_same_sums(monkeypatch):
+    # a Dask worker's nanny sets MALLOC_TRIM_THRESHOLD_; the update then bins in steps of 8,192 rows
+    from metrics import CalibrationError
+    from metrics.calibration import _kernel
+
+    rng = np.random.default_rng(6)
+    p1 = rng.random(50_000)
+    y = (rng.random(50_000) < p1).astype(np.int64)
+    probs = np.stack([1.0 - p1, p1], axis=1)
+    monkeypatch.setattr(_kernel, "_MALLOC_TUNED", False)
+    assert _kernel.cpu_step(1 << 15) == 1 << 15
+    expected_classwise = metrics.calibration_error(probs, y, n_bins=12, scope="classwise")  # steps of 32,768
+    monkeypatch.setattr(_kernel, "_MALLOC_TUNED", True)
+    assert _kernel.cpu_step(1 << 15) == 1 << 13
+    metric = CalibrationError(n_bins=12)
+    metric.update(p1, y)
+    assert float(metric.compute()) == pytest.approx(_top_label_ece(p1, y, 12), rel=1e-12)
+    classwise = CalibrationError(n_bins=12, scope="classwise", num_classes=2)
+    classwise.update(probs, y)
+    assert float(classwise.compute()) == pytest.approx(expected_classwise, rel=1e-12)

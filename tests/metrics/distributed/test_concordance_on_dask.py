@@ -246,3 +246,17 @@ def test_harrell_and_uno_on_a_two_process_local_cluster(tmp_path, local_client):
     assert concordance_index(glob, risk_column="risk", time_column="time", event_column="event") == _expected(df)
     got = uno_concordance_index(glob, risk_column="risk", time_column="time", event_column="event", tau=5.0)
     assert got == pytest.approx(_uno_expected(df, tau=5.0), rel=1e-12)
+
+
+def test_many_small_buckets_and_int_times(monkeypatch):
+    from metrics.distributed import _concordance
+
+    monkeypatch.setattr(_concordance, "_BUCKET_ROWS", 40)  # about 25 score buckets for 1,000 subjects
+    rng = np.random.default_rng(11)
+    risk = np.round(rng.normal(size=1000), 2)
+    time = rng.integers(0, 30, size=1000)
+    event = rng.random(1000) < 0.6
+    frame = dd.from_pandas(pd.DataFrame({"risk": risk, "time": time, "event": event}), npartitions=3)
+    got = concordance_index(frame, risk_column="risk", time_column="time", event_column="event", scheduler=SYNC)
+    assert got == metrics.concordance_index(risk, time, event)
+    assert got == pytest.approx(_pairwise_c(risk, time, event, 0.0), rel=1e-12)
