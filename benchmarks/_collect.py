@@ -15,12 +15,25 @@ absolute time; ratios measured in one process are the comparable figure.
 """
 
 
+def measured_on(text: str) -> str:
+    """``CPU``, or the accelerator a page names in its machine line (``GPU: <name>, ...`` or ``device <name>``)."""
+    for line in text.splitlines():
+        if line.startswith("- Machine:"):
+            for marker, label in (("; GPU: ", "GPU "), ("; device ", "")):
+                _, found, rest = line.partition(marker)
+                if found:
+                    return label + rest.split(",", 1)[0].strip()
+            return "CPU"
+    return "-"
+
+
 def main() -> None:
-    pages = sorted(OUT_DIR.glob("*.md"))
-    lines = [INTRO, "| benchmark | page |", "|---|---|"]
+    pages = sorted(OUT_DIR.glob("*.md"))  # a GPU page <name>_cuda.md sorts beside <name>.md
+    lines = [INTRO, "| benchmark | measured on | page |", "|---|---|---|"]
     for page in pages:
-        title = page.read_text().splitlines()[0].lstrip("# ").strip()
-        lines.append(f"| {title} | [benchmarks/{page.name}](benchmarks/{page.name}) |")
+        text = page.read_text()
+        title = text.splitlines()[0].lstrip("# ").strip()
+        lines.append(f"| {title} | {measured_on(text)} | [benchmarks/{page.name}](benchmarks/{page.name}) |")
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines) + "\n")
     print(f"wrote docs/benchmarks.md ({len(pages)} pages)")
 

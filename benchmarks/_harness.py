@@ -17,6 +17,8 @@ resident set (sampled every 2 ms: torch / C++ allocations that tracemalloc misse
 count, the library versions and the command that reproduces the table; ``make bench``
 runs every script and :mod:`benchmarks._collect` rebuilds the index in
 ``docs/benchmarks.md``. Every speed claim in docs/ comes from a file written here.
+``Bench(..., device="cuda")`` synchronises the GPU before each timer starts and before
+it stops, and names the GPU in the page's machine line.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "docs" / "benchmarks"
 
-__all__ = ["Bench", "Measurement", "machine_description", "peak_memory"]
+__all__ = ["Bench", "Measurement", "accelerator_description", "machine_description", "peak_memory"]
 
 
 def _rss_bytes(field: str = "VmRSS:") -> int:
@@ -114,8 +116,25 @@ def _threads() -> str:
     return f"torch threads {torch_threads}; BLAS/OpenMP pools: {blas or '-'}"
 
 
-def machine_description() -> str:
-    """CPU model, core count, memory, OS, Python and thread settings of this process."""
+def accelerator_description(device: str) -> str:
+    """Name, memory and CUDA version of the GPU behind ``device`` (``""`` for the CPU)."""
+    if device == "cpu":
+        return ""
+    if not device.startswith("cuda"):
+        return f"device {device}"
+    import torch
+
+    index = torch.device(device).index
+    index = torch.cuda.current_device() if index is None else index
+    memory = torch.cuda.get_device_properties(index).total_memory
+    return f"GPU: {torch.cuda.get_device_name(index)}, {memory / 2 ** 30:.0f} GiB, CUDA {torch.version.cuda}"
+
+
+def machine_description(device: str = "cpu") -> str:
+    """CPU model, core count, memory, OS, Python and thread settings of this process.
+
+    For a CUDA ``device`` the GPU's name, memory and CUDA version are appended.
+    """
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:
@@ -135,8 +154,18 @@ def machine_description() -> str:
         load = f", load average at start {os.getloadavg()[0]:.1f}"
     except OSError:
         load = ""
+    accelerator = accelerator_description(device)
     return (f"{cpu}, {os.cpu_count()} logical cores{mem}{load}; {platform.system()} {platform.release()}; "
-            f"Python {platform.python_version()}; {_threads()}")
+            f"Python {platform.python_version()}; {_threads()}" + (f"; {accelerator}" if accelerator else ""))
+
+
+def _synchronizer(device: str) -> Callable[[], None]:
+    """Waits for the work queued on ``device``: the clock must not stop before a GPU kernel ends."""
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def package_version(package: str) -> str:
@@ -153,7 +182,7 @@ def _fmt_bytes(n: int) -> str:
 class Bench:
     """One benchmark page: comparisons, notes, and the machine they were measured on."""
 
-    def __init__(self, name: str, title: str, *, method: str | None = None) -> None:
+    def __init__(self, name: str, title: str, *, method: str | None = None, device: str = "cpu") -> None:
         self.name = name
         self.title = title
         self.method = method or ("all implementations in one process on the same data, run alternately; "
@@ -162,7 +191,8 @@ class Bench:
         self.packages: dict[str, str] = {"metricprobe": package_version("metricprobe"), "numpy": package_version("numpy"),
                                          "torch": package_version("torch")}
         self.started = datetime.datetime.now(datetime.timezone.utc)
-        self.machine = machine_description()
+        self.machine = machine_description(device)
+        self._sync = _synchronizer(device)
 
     def compare(self, workload: str, *, ours: Callable[[], object], anchors: Mapping[str, Callable[[], object]],
                 anchor_packages: Mapping[str, str] | None = None, repeat: int = 3, memory: bool = True,
@@ -179,8 +209,10 @@ class Bench:
         for _ in range(repeat):
             for label, fn in runners.items():
                 gc.collect()
+                self._sync()
                 t0 = time.perf_counter()
                 values[label] = fn()
+                self._sync()
                 best[label] = min(best[label], time.perf_counter() - t0)
         results = []
         for label, fn in runners.items():
@@ -210,7 +242,9 @@ class Bench:
     def write(self) -> Path:
         """Write ``docs/benchmarks/<name>.md``; returns its path."""
         OUT_DIR.mkdir(parents=True, exist_ok=True)
-        command = "python -m benchmarks." + self.name + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+        main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # a GPU page is named <script>_cuda
+        module = main_spec.name if main_spec is not None else "benchmarks." + self.name
+        command = "python -m " + module + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
         versions = ", ".join(f"{k} {v}" for k, v in sorted(self.packages.items()))
         head = [f"## {self.title}", "",
                 f"Generated by `{command}` on {self.started:%Y-%m-%d %H:%M} UTC.", "",

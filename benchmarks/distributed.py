@@ -19,10 +19,12 @@ end), so that a task always holds one shard whatever the number of rows.
    depend on what else the machine runs; and the stages of one task (reading, update,
    merge) are timed inside a worker (under the nanny's allocator settings) and in the
    driver.
-2. Concordance (Harrell's C, tied times and scores, ~40 % censored):
+2. Concordance (Harrell's C, times rounded to 0.1, ~40 % censored), twice: with scores
+   rounded to 0.001, and with a five-level score (a third of the subjects on one value).
    ``metrics.distributed.concordance_index`` on the glob against reading every shard into
    memory and calling ``metrics.concordance_index`` (an exact C needs a global order, so
-   there is no streaming path).
+   there is no streaming path). The largest groups of equal times and equal scores grow
+   with the rows; worker memory must not.
 
 Every value is asserted equal to the in-memory one before the table is written:
 calibration within 1e-12 absolute (float64 per-bin score sums added in another order
@@ -104,8 +106,18 @@ def write_calibration_shards(folder: Path, rows: int, shard_rows: int, seed: int
     return paths
 
 
-def write_survival_shards(folder: Path, rows: int, shard_rows: int, seed: int = 0) -> list[Path]:
-    """The concordance benchmark's synthetic subjects (tied times and scores), shard by shard."""
+#: The concordance workloads' scores: the benchmark's rounded scores, or a five-level score.
+SCORES = {"rounded": "scores rounded to 0.001", "levels": "five-level scores, -2 to 2"}
+
+
+def write_survival_shards(folder: Path, rows: int, shard_rows: int, scores: str = "rounded", seed: int = 0
+                          ) -> tuple[list[Path], int, int]:
+    """The concordance benchmark's synthetic subjects (times rounded to 0.1), shard by shard.
+
+    ``scores="levels"`` rounds the risk to an integer between -2 and 2, as a clinical score
+    (about a third of the subjects share its commonest value). Also returns the sizes of
+    the largest group of equal times and of equal scores.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -113,12 +125,19 @@ def write_survival_shards(folder: Path, rows: int, shard_rows: int, seed: int = 
 
     folder.mkdir(parents=True)
     paths = []
+    time_counts: dict[float, int] = {}
+    score_counts: dict[float, int] = {}
     for i, start in enumerate(range(0, rows, shard_rows)):
         risk, time_, event = make_data(min(shard_rows, rows - start), seed=seed * 100_003 + i)
+        if scores == "levels":
+            risk = np.clip(np.round(risk), -2.0, 2.0)
+        for counts, values in ((time_counts, time_), (score_counts, risk)):
+            for value, count in zip(*np.unique(values, return_counts=True), strict=True):
+                counts[float(value)] = counts.get(float(value), 0) + int(count)
         path = folder / f"subjects-{i:05d}.parquet"
         pq.write_table(pa.table({"risk": risk, "time": time_, "event": event.astype(np.int8)}), path)
         paths.append(path)
-    return paths
+    return paths, max(time_counts.values()), max(score_counts.values())
 
 
 # ----------------------------------------------------------------------------- in-memory paths
@@ -300,12 +319,12 @@ def bench_calibration(bench: Bench, client: object, root: Path, rows: int, shard
 
 
 def bench_concordance(bench: Bench, client: object, root: Path, rows: int, shard_rows: int, workers: int,
-                      repeat: int) -> None:
+                      repeat: int, scores: str) -> None:
     from metrics.distributed import concordance_index
 
-    folder = root / f"concordance-{rows}"
+    folder = root / f"concordance-{scores}-{rows}"
     t0 = time.perf_counter()
-    paths = write_survival_shards(folder, rows, shard_rows)
+    paths, largest_time, largest_score = write_survival_shards(folder, rows, shard_rows, scores)
     written = time.perf_counter() - t0
     glob = str(folder / "subjects-*.parquet")
 
@@ -313,13 +332,14 @@ def bench_concordance(bench: Bench, client: object, root: Path, rows: int, shard
         assert ours == anchor, (ours, anchor)
 
     results, lines = worker_memory(client, lambda: bench.compare(
-        f"Harrell's C, {rows:,} subjects in {len(paths)} Parquet shards (tied times and scores)",
+        f"Harrell's C, {rows:,} subjects in {len(paths)} Parquet shards ({SCORES[scores]})",
         ours=lambda: concordance_index(glob, risk_column="risk", time_column="time", event_column="event"),
         anchors={"in memory (every shard read into one process, metrics.concordance_index)":
                  lambda: in_memory_concordance(paths)},
         repeat=repeat, check=equal))
     dask_m, memory_m = results
-    bench.note(f"{rows:,} subjects ({written:.0f} s to write the shards): Dask {_rate(rows, dask_m)} on "
+    bench.note(f"{rows:,} subjects ({written:.0f} s to write the shards; the largest group of equal times holds "
+               f"{largest_time:,} subjects, of equal scores {largest_score:,}): Dask {_rate(rows, dask_m)} on "
                f"{workers} workers, in memory {_rate(rows, memory_m)} (in memory / Dask time = "
                f"{memory_m.seconds / dask_m.seconds:.2f}). C = {float(dask_m.value)!r}, bit-identical "  # type: ignore[arg-type]
                "to the in-memory value. Worker memory: " + "; ".join(lines) + ".")
@@ -376,7 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         t0 = time.perf_counter()
         with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                                      host="127.0.0.1", dashboard_address=None,  # HTTP endpoint: free loopback port
+                                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
                 distributed.Client(cluster) as client:
             started = time.perf_counter() - t0
             warm_up(args.workers)
@@ -388,9 +409,10 @@ def main(argv: list[str] | None = None) -> None:
                        "libraries and ran both functions once on a tiny frame (warm start).")
             for rows in (args.rows // 10, args.rows) if args.only != "concordance" else ():
                 bench_calibration(bench, client, root, rows, args.shard_rows, args.workers, args.repeat)
-            for rows in (args.concordance_rows // 10, args.concordance_rows) if args.only != "calibration" else ():
-                bench_concordance(bench, client, root, rows, args.concordance_shard_rows, args.workers,
-                                  args.repeat)
+            for scores in SCORES if args.only != "calibration" else ():
+                for rows in (args.concordance_rows // 10, args.concordance_rows):
+                    bench_concordance(bench, client, root, rows, args.concordance_shard_rows, args.workers,
+                                      args.repeat, scores)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     bench.note("Times are wall times of the whole call, reading the Parquet shards included, on a machine "

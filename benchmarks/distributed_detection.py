@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         t0 = time.perf_counter()
         with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                                      host="127.0.0.1", dashboard_address=None,  # HTTP endpoint: free loopback port
+                                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
                 distributed.Client(cluster) as client:
             started = time.perf_counter() - t0
             warm_up()

@@ -426,7 +426,8 @@ class dask_session:  # noqa: N801 - used as a context manager, like a function
             else:
                 cluster = stack.enter_context(distributed.LocalCluster(
                     n_workers=self.args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None))
+                    # no dashboard; the scheduler's own HTTP endpoint on a free loopback port (not 8787)
+                    dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}))
                 client = stack.enter_context(distributed.Client(cluster))
         except (OSError, TimeoutError) as exc:
             stack.close()

@@ -22,7 +22,7 @@ _BUILDING_BLOCKS = {
     "metrics.concordance._inputs": ("as_event", "as_risk", "as_vector", "check_uno_options", "oriented",
                                     "resolve_direction", "survival_data"),
     "metrics.concordance._ipcw": ("ipcw_weights",),
-    "metrics.concordance._kernel": ("pair_counts", "weighted_sums"),
+    "metrics.concordance._kernel": ("argsort_values", "pair_counts", "sweep_counts", "weighted_sums"),
     "metrics.concordance.functional": ("ratio",),
 }
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _BUILDING_BLOCKS)
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # static checkers see the names eagerly
         survival_data,
     )
     from metrics.concordance._ipcw import ipcw_weights  # noqa: F401
-    from metrics.concordance._kernel import pair_counts, weighted_sums  # noqa: F401
+    from metrics.concordance._kernel import argsort_values, pair_counts, sweep_counts, weighted_sums  # noqa: F401
     from metrics.concordance.functional import (  # noqa: F401
         concordance_index,
         concordance_report,

@@ -1,92 +1,112 @@
-"""Harrell's and Uno's C on Dask, exact: a global time order from Dask's sort, pairs counted in three parts.
+"""Harrell's and Uno's C on Dask, exact: subjects routed to time-ordered partitions, pairs counted in four parts.
 
-The subjects are put in time order with ``set_index`` and explicit divisions (Dask's
-sort: partition p holds the times in ``[d_p, d_{p+1})``, so equal times never straddle
-two partitions). An ordered pair (i, j) with subject i earlier is then either
+Routing. From per-partition time quantiles the driver cuts the time axis into intervals
+of about one input partition each. A time value held by more subjects than that (a
+*heavy time*, estimated from the same quantiles) gets an interval of its own, spread
+over ``k = ⌈estimated count / partition size⌉`` partitions (its subjects dealt round
+robin). A subject's partition number follows from its time alone, and Dask's shuffle
+(``set_index`` on that number, with explicit divisions) moves it there. Partition
+numbers are in time order: a time in partition p is ≤ every time in partition q > p,
+and equal only among the partitions of one heavy time. A *unit* is one ordinary
+partition or all the partitions of one heavy time; times in different units differ.
 
-1. inside one partition: counted by the family kernel on that partition, with every
-   time and tie rule of :func:`metrics.concordance_index`;
-2. across partitions p < q: comparable exactly when i had the event (j's time is
-   strictly later). Its class (concordant / discordant / tied) depends only on the two
-   scores. The scores are cut into buckets at boundaries that lie in gaps wider than
-   ``tied_tol`` (a boundary without such a gap is dropped), so two scores in different
-   buckets are never tied and their order is the buckets' order: those pairs are
-   counted from per-partition bucket histograms. Pairs inside one bucket are counted
-   by the same kernel on that bucket's subjects, with the partition index as the time
-   and only strictly later partitions comparable (Dask's shuffle groups a bucket). A
-   subject's partition index follows from its time and the divisions (Dask's own rule),
-   so Harrell's bucket items come straight from the input partitions.
+Scores. The oriented scores are cut into buckets at boundaries that lie in gaps wider
+than ``tied_tol`` (a boundary without such a gap is dropped), so two scores in
+different buckets are never tied and their order is the buckets' order. A score value
+held by more subjects than a bucket aims at (a *heavy score*, estimated from the score
+quantiles) gets a bucket of its own, between the cuts v and the next float above v:
+every pair inside such a one-score bucket is tied, so it is counted with the
+score-free comparable pairs of parts 2–4 below, never by the kernel.
 
-Every Harrell count is an exact integer, so the result equals the in-memory value bit
-for bit, whatever the partitioning.
+An ordered pair (i, j), i the earlier member, is counted in exactly one part:
+
+1. same bucket: by the family kernel on that bucket's subjects (grouped by Dask's
+   shuffle) with their own times, so with every time and tie rule of
+   :func:`metrics.concordance_index`;
+2. different buckets, same partition: the kernel's sweep over the partition with the
+   bucket number as the score;
+3. different buckets, different units: comparable exactly when i had the event (j's
+   time is strictly later), counted from per-partition bucket histograms;
+4. different buckets, two partitions of one heavy time: comparable only for an event
+   and a censored subject, when censorings at the event's own time count (Harrell's C;
+   Uno's unless ``pairs="strict"``), counted from those partitions' event and
+   censoring histograms.
+
+The comparable and tied-time counts do not depend on the scores: they come from parts
+2–4 over all buckets, and the driver checks that they equal the concordant +
+discordant + tied-risk total. Every Harrell count is an exact integer, so the result
+equals the in-memory value bit for bit, whatever the partitioning.
 
 Memory. Each pass is a separate computation whose tasks return small arrays (the items
 of the last pass go straight into Dask's shuffle), so a worker holds no partition-sized
 result waiting for a later pass. (For Uno's C the partition pass and the bucket items,
 which both need the time-ordered partitions, are one computation of separate tasks, so
 that Dask sorts once for both.) A task holds one input partition, one time-ordered
-partition (about one input partition: the divisions are quantiles of the times, but all
-subjects with one time value share a partition) or one score bucket (buckets are cut
-at score quantiles into ``min(2048, max(P, n / 250_000))`` parts for n subjects on P
-input partitions: about ``max(n / 2048, min(n / P, 250_000))`` subjects each; a score
-value shared by more subjects stays in one bucket). The kernel needs about 130
-bytes a subject, so a 500,000-subject task costs about 65 MiB. Dask's peer-to-peer
-shuffle adds its own buffers on each worker, bounded by its settings
+partition (about one input partition, a heavy time included) or one score bucket
+(buckets are cut at score quantiles into ``min(2048, max(P, n / 250_000))`` parts for n
+subjects on P input partitions: about ``max(n / 2048, min(n / P, 250_000))`` subjects
+each; a heavy score's bucket is never handed to the kernel, unless a neighbouring score
+within ``tied_tol`` of it merged it with another bucket). The kernel needs
+about 130 bytes a subject, so a 500,000-subject task costs about 65 MiB. Dask's
+peer-to-peer shuffle adds its own buffers on each worker, bounded by its settings
 (``distributed.p2p.storage.buffer``, 100 MiB by default, and
 ``distributed.p2p.comm.buffer``), not by the number of subjects.
 
 Uno's C adds the censoring Kaplan–Meier Ĝ. Its factors need the number at risk, known
-from the partition sizes; the cumulative product runs over the time-ordered partitions
-as a chain of small tasks, each starting from the product the previous one ended with,
-so every Ĝ value is the same float64 product as in memory. Each event's weight
-``Ĝ(T_i)^-2`` then travels with it, and the three parts above are summed with weights
-(floating sums: equal to the in-memory value to rounding, about 1e-15 relative).
+from the partition sizes; the cumulative product runs over the units as a chain of small
+tasks, each starting from the product the previous one ended with (a heavy time is one
+factor, from its partitions' event counts), so every Ĝ value is the same float64
+product as in memory. Each event's weight ``Ĝ(T_i)^-2`` then travels with it, and the
+four parts above are summed with weights (floating sums: equal to the in-memory value
+to rounding, about 1e-15 relative).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from metrics.concordance import as_event, as_risk, as_vector, ipcw_weights, oriented, pair_counts, weighted_sums
+from metrics.concordance import (
+    argsort_values,
+    as_event,
+    as_risk,
+    as_vector,
+    oriented,
+    pair_counts,
+    sweep_counts,
+    weighted_sums,
+)
 from metrics.core.errors import InputError
+from metrics.distributed import _concordance_plan as plan
+from metrics.distributed._concordance_ipcw import (
+    Carry,
+    Ipcw,
+    UnoOptions,
+    carried,
+    heavy_factor,
+    km_factors,
+    partition_weights,
+)
+from metrics.distributed._concordance_plan import BUCKET_NAMES, Counts, Layout, PartitionSums
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
 
 __all__ = ["Counts", "UnoOptions", "pair_totals"]
 
-#: Quantiles of the scores and times each partition contributes to the bucket boundaries and divisions.
+#: Quantiles of the scores and times each partition contributes to the bucket boundaries and the layout.
 _SAMPLE = 256
 #: Subjects per score bucket aimed at (each bucket is one task of the last pass, about 130 bytes a subject).
 _BUCKET_ROWS = 250_000
 #: Most score buckets (the client holds two partitions × buckets tables of int64).
 _MAX_BUCKETS = 2048
-_COUNT_NAMES = ("concordant", "discordant", "tied_risk", "comparable", "tied_time")
+#: The column holding each subject's time-ordered partition (the index after the shuffle).
+_TARGET = "__metricprobe_partition__"
 
 Columns = tuple[str, str, str | None]
-
-
-class UnoOptions(NamedTuple):
-    """Uno's C settings resolved on the client."""
-
-    tau: float | None
-    g_at: str
-    strict: bool
-    sksurv_eps: bool
-    train: tuple[np.ndarray, np.ndarray] | None  # in-memory training data for Ĝ, or the evaluated data
-
-
-class Counts(NamedTuple):
-    """Harrell's totals (concordant, discordant, tied_risk, comparable, tied_time) and Uno's weighted sums."""
-
-    totals: np.ndarray
-    n: int
-    numerator: float
-    denominator: float
 
 
 # ----------------------------------------------------------------------------- per-partition helpers
@@ -94,19 +114,23 @@ def _validated(part: pd.DataFrame, columns: Columns, direction: str) -> tuple[np
     """Float64 oriented scores, times and bool events of one partition (any length, also 0 or 1)."""
     risk_c, time_c, event_c = columns
     risk = as_risk(part[risk_c].to_numpy(), risk_c)
-    time = as_vector(part[time_c].to_numpy(), time_c, "times")
-    event = as_event(None if event_c is None else part[event_c].to_numpy(), time.size, event_c or "event")
+    time, event = _times_events(part, columns)
     return oriented(risk, direction), time, event
 
 
+def _times_events(part: pd.DataFrame, columns: Columns) -> tuple[np.ndarray, np.ndarray]:
+    time = as_vector(part[columns[1]].to_numpy(), columns[1], "times")
+    event = as_event(None if columns[2] is None else part[columns[2]].to_numpy(), time.size, columns[2] or "event")
+    return time, event
+
+
 def _samples(part: pd.DataFrame, columns: Columns, direction: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Score quantiles (finite scores), time quantiles (actual values) and the row count; validates."""
+    """Score and time quantiles (actual values; finite scores only) and the row count; validates."""
     eta, time, _ = _validated(part, columns, direction)
     q = np.linspace(0.0, 1.0, _SAMPLE)
     finite = eta[np.isfinite(eta)]
-    scores = np.quantile(finite, q) if finite.size else np.empty(0)
-    raw_time = part[columns[1]].to_numpy()
-    times = np.quantile(raw_time, q, method="lower") if raw_time.size else raw_time[:0]
+    scores = np.quantile(finite, q, method="lower") if finite.size else np.empty(0)
+    times = np.quantile(time, q, method="lower") if time.size else time
     return scores, times, int(time.size)
 
 
@@ -121,162 +145,95 @@ def _neighbours(part: pd.DataFrame, columns: Columns, direction: str, cuts: np.n
     return np.stack([below, above])
 
 
-class _Carry(NamedTuple):
-    """What Ĝ's chain passes from one time-ordered partition to the next."""
-
-    n_before: int  # subjects in earlier partitions
-    g_last: float  # Ĝ at the last time of the earlier partitions (1 before any time)
-    zero_from: float  # first time with Ĝ = 0 (nan while Ĝ > 0)
-
-
-def _km_factors(time: np.ndarray, event: np.ndarray, carry: _Carry, n_total: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct times of a partition and Ĝ there, continuing the product from ``carry``.
-
-    ``Ĝ(t) = Π_{s ≤ t} (1 − c_s / (r_s − d_s))`` with ``r_s = n_total − #{T < s}``: the
-    same float64 operations, in the same order, as the in-memory reverse Kaplan–Meier.
-    """
-    times, inverse, counts = np.unique(time, return_inverse=True, return_counts=True)
-    d = np.bincount(inverse, weights=event.astype(np.float64), minlength=times.size).astype(np.int64)
-    c = counts - d
-    at_risk = n_total - carry.n_before - np.concatenate(([0], np.cumsum(counts)[:-1]))
-    ratio = np.divide(c, at_risk - d, out=np.zeros(times.size), where=c != 0)
-    g = np.cumprod(np.concatenate(([carry.g_last], 1.0 - ratio)))[1:]
-    return times, g
-
-
-def _km_step(part: pd.DataFrame, columns: Columns, carry: _Carry, n_total: int) -> _Carry:
+def _with_target(part: pd.DataFrame, columns: Columns, layout: Layout) -> pd.DataFrame:
     time = as_vector(part[columns[1]].to_numpy(), columns[1], "times")
-    event = as_event(None if columns[2] is None else part[columns[2]].to_numpy(), time.size, columns[2] or "event")
-    if time.size == 0:
-        return carry
-    times, g = _km_factors(time, event, carry, n_total)
-    zero_from = carry.zero_from
-    if np.isnan(zero_from) and g[-1] == 0.0:
-        zero_from = float(times[np.argmax(g == 0.0)])
-    return _Carry(carry.n_before + int(time.size), float(g[-1]), zero_from)
+    return part.assign(**{_TARGET: plan.partition_of(time, layout)})
 
 
-def _weights(time: np.ndarray, event: np.ndarray, carry: _Carry, n_total: int, uno: UnoOptions) -> np.ndarray:
-    """``w_i = Ĝ(T_i)^-2`` for events with ``T_i < tau``, 0 otherwise."""
-    if uno.train is not None:  # Ĝ from in-memory training data: the in-memory weights themselves
-        return ipcw_weights(time, event, uno.train[0], uno.train[1], uno.tau, uno.g_at, uno.sksurv_eps)
-    times, g = _km_factors(time, event, carry, n_total)
-    # the partition's own table, preceded by Ĝ at the end of the earlier partitions
-    table_t = np.concatenate(([-np.inf], times))
-    table_g = np.concatenate(([carry.g_last], g))
-    weighted = event & (time < uno.tau) if uno.tau is not None else event.copy()
-    side = "left" if uno.g_at == "T-" else "right"
-    g_i = table_g[np.searchsorted(table_t, time[weighted], side=side) - 1]  # type: ignore[call-overload]
-    if np.any(g_i == 0.0):
-        t_bad = float(time[weighted][g_i == 0.0].min())
-        limit = carry.zero_from if not np.isnan(carry.zero_from) else float(times[np.argmax(g == 0.0)])
-        raise InputError(f"tau: the censoring survival Ĝ is 0 from time {limit:g} on (follow-up ends in "
-                         f"censoring), so the event at time {t_bad:g} would get an infinite weight; "
-                         f"pass tau ≤ {limit:g}")
-    weight = np.zeros(time.size)
-    weight[weighted] = np.square(1.0 / g_i)
-    return weight
+def _km_step(part: pd.DataFrame, columns: Columns, carry: Carry, n_total: int) -> Carry:
+    """The chain's step over an ordinary partition."""
+    time, event = _times_events(part, columns)
+    return carried(carry, time.size, *km_factors(time, event, carry, n_total)) if time.size else carry
 
 
-def _partition_index(time: np.ndarray, divisions: np.ndarray) -> np.ndarray:
-    """The time-ordered partition of each time: Dask's own rule for ``set_index`` with ``divisions``."""
-    index = np.searchsorted(divisions, time, side="right") - 1
-    index[(index < 0) | (index >= divisions.size - 1)] = divisions.size - 2
-    return index
+def _event_counts(part: pd.DataFrame, columns: Columns) -> tuple[int, int]:
+    """Subjects and events of one partition of a heavy time."""
+    time, event = _times_events(part, columns)
+    return int(time.size), int(event.sum())
 
 
-def _partition_pass(part: pd.DataFrame, index: int, columns: Columns, direction: str, tol: float,
-                    cuts: np.ndarray, divisions: np.ndarray, uno: UnoOptions | None, carry: _Carry | None,
-                    n_total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Within-partition counts, bucket histograms, time span and Uno sums (all small)."""
+def _partition_pass(part: pd.DataFrame, index: int, columns: Columns, direction: str, cuts: np.ndarray,
+                    solo: np.ndarray, same_time_censored: bool, uno: UnoOptions | None, ipcw: Ipcw | None,
+                    n_total: int) -> PartitionSums:
+    """Pairs inside the partition: of different buckets, all comparable ones, ties in one-score buckets."""
     eta, time, event = _validated(part, columns, direction)
-    if time.size and np.any(_partition_index(part[columns[1]].to_numpy(), divisions) != index):
-        raise RuntimeError("Dask's sort put a time outside its partition's divisions; the pair counts would be wrong")
+    if time.size and np.any(part.index.to_numpy() != index):
+        raise RuntimeError("Dask's shuffle put a subject in another partition than its own; the counts would be wrong")
     n_buckets = cuts.size + 1
     bucket = np.searchsorted(cuts, eta, side="right")
     hist = np.bincount(bucket, minlength=n_buckets).astype(np.int64)
     events = np.bincount(bucket[event], minlength=n_buckets).astype(np.int64)
     span = np.array([time.min(), time.max()]) if time.size else np.array([np.inf, -np.inf])
-    sums = np.zeros(2)
-    weight_hist = np.zeros(n_buckets)
-    if uno is None:
-        within = pair_counts(eta, time, event, tol)[0] if eta.size else np.zeros(5, dtype=np.int64)
-    else:
-        assert carry is not None
-        weight = _weights(time, event, carry, n_total, uno) if eta.size else np.zeros(0)
-        weight_hist = np.bincount(bucket, weights=weight, minlength=n_buckets)  # type: ignore[assignment]
-        within = np.zeros(5, dtype=np.int64)
-        if eta.size:
-            order = np.argsort(time)
-            within, conc, tie, comp = pair_counts(eta, time, event, tol, same_time_censored=not uno.strict,
-                                                  per_subject=True, order=order)
-            if uno.strict:
-                tie = np.zeros_like(tie)
-            num, den = weighted_sums(event[order], weight[order], conc, tie, comp)
-            later = n_total - carry.n_before - eta.size  # every subject of a later partition is comparable
-            sums = np.array([num, den + later * float(weight.sum())])
-    return within.astype(np.int64), hist, events, span, sums, weight_hist
+    order = argsort_values(time)
+    ranks = np.arange(n_buckets, dtype=np.int64)  # the bucket is the score: every window is its own bucket
+    sorted_bucket = bucket[order].astype(np.int64)
+    totals, conc, tie, comp = sweep_counts(time[order], event[order], sorted_bucket, ranks, ranks, n_buckets,
+                                           True, same_time_censored, True)
+    in_solo = solo[sorted_bucket]  # all pairs of a one-score bucket are tied
+    within = np.append(totals[[0, 1, 3, 4]], tie[in_solo].sum()).astype(np.int64)
+    sums = np.zeros(3)
+    weight_hist: np.ndarray = np.zeros(n_buckets)
+    if uno is not None and time.size:
+        assert ipcw is not None
+        weight = partition_weights(time, event, ipcw, n_total, uno)
+        weight_hist = np.bincount(bucket, weights=weight, minlength=n_buckets)
+        sorted_weight = weight[order]
+        num, den = weighted_sums(event[order], sorted_weight, conc, np.zeros_like(conc), comp)
+        sums = np.array([num, den, float(sorted_weight[in_solo] @ tie[in_solo])])
+    return PartitionSums(within, hist, events, span, sums, weight_hist)
 
 
-def _items(part: pd.DataFrame, columns: Columns, direction: str, cuts: np.ndarray, divisions: np.ndarray
+def _bucket_items(eta: np.ndarray, time: np.ndarray, event: np.ndarray, cuts: np.ndarray, solo: np.ndarray,
+                  **extra: np.ndarray) -> pd.DataFrame:
+    """Bucket, time, score and event (and ``extra`` columns) of the subjects outside one-score buckets."""
+    bucket = np.searchsorted(cuts, eta, side="right")
+    keep = ~solo[bucket]
+    columns = {"bucket": bucket.astype(np.int32), "time": time, "eta": eta, "event": event, **extra}
+    return pd.DataFrame({name: values[keep] for name, values in columns.items()})
+
+
+def _items(part: pd.DataFrame, columns: Columns, direction: str, cuts: np.ndarray, solo: np.ndarray
            ) -> pd.DataFrame:
-    """Bucket, time-ordered partition, score and event of every subject of one input partition.
-
-    The partition index follows from the time and the divisions alone, so Harrell's items
-    come straight from the input partitions, without waiting for the sort.
-    """
-    eta, _, event = _validated(part, columns, direction)
-    return pd.DataFrame({"bucket": np.searchsorted(cuts, eta, side="right").astype(np.int32),
-                         "part": _partition_index(part[columns[1]].to_numpy(), divisions).astype(np.int32),
-                         "eta": eta, "event": event})
+    """Harrell's items of one partition (any order: input partitions need no sort)."""
+    return _bucket_items(*_validated(part, columns, direction), cuts, solo)
 
 
-def _uno_items(part: pd.DataFrame, index: int, columns: Columns, direction: str, cuts: np.ndarray,
-               uno: UnoOptions, carry: _Carry, n_total: int) -> pd.DataFrame:
+def _uno_items(part: pd.DataFrame, columns: Columns, direction: str, cuts: np.ndarray, solo: np.ndarray,
+               uno: UnoOptions, ipcw: Ipcw, n_total: int) -> pd.DataFrame:
     """Uno's items of one time-ordered partition: Harrell's plus each subject's weight."""
     eta, time, event = _validated(part, columns, direction)
-    return pd.DataFrame({"bucket": np.searchsorted(cuts, eta, side="right").astype(np.int32),
-                         "part": np.full(eta.size, index, dtype=np.int32), "eta": eta, "event": event,
-                         "weight": _weights(time, event, carry, n_total, uno) if eta.size else np.zeros(0)})
+    weight = partition_weights(time, event, ipcw, n_total, uno) if time.size else np.zeros(0)
+    return _bucket_items(eta, time, event, cuts, solo, weight=weight)
 
 
-def _bucket_counts(items: pd.DataFrame, tol: float, uno: UnoOptions | None) -> pd.DataFrame:
-    """Pairs inside each bucket across partitions: the kernel with the partition index as time."""
-    totals = np.zeros(5, dtype=np.int64)
+def _bucket_counts(items: pd.DataFrame, tol: float, same_time_censored: bool, uno: UnoOptions | None
+                   ) -> pd.DataFrame:
+    """Pairs inside each bucket: the kernel on the bucket's subjects with their own times."""
+    totals = np.zeros(3, dtype=np.int64)
     num = 0.0
     for _, group in items.groupby("bucket", sort=False):
         eta = group["eta"].to_numpy(np.float64)
-        part = group["part"].to_numpy(np.float64)
+        time = group["time"].to_numpy(np.float64)
         event = group["event"].to_numpy(bool)
-        if uno is None:
-            totals += pair_counts(eta, part, event, tol, same_time_censored=False)[0]
-            continue
-        order = np.argsort(part)
-        counts, conc, tie, comp = pair_counts(eta, part, event, tol, same_time_censored=False,
-                                              per_subject=True, order=order)
-        totals += counts
-        if uno.strict:
-            tie = np.zeros_like(tie)
-        num += weighted_sums(event[order], group["weight"].to_numpy(np.float64)[order], conc, tie, comp)[0]
-    return pd.DataFrame([[*totals.tolist(), num]], columns=[*_COUNT_NAMES, "numerator"])
-
-
-def _cut_points(samples: list[np.ndarray], n_buckets: int) -> np.ndarray:
-    pooled = np.concatenate([s for s in samples if s.size] or [np.empty(0)])
-    if pooled.size == 0 or n_buckets < 2:
-        return np.empty(0)
-    cuts = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, n_buckets + 1)[1:-1]))
-    return cuts[np.isfinite(cuts)]
-
-
-def _divisions(samples: list[np.ndarray], npartitions: int) -> list[object]:
-    """Sorted distinct time boundaries from the pooled per-partition time quantiles (actual values)."""
-    pooled = np.concatenate([s for s in samples if s.size])
-    bounds = np.unique(np.quantile(pooled, np.linspace(0.0, 1.0, npartitions + 1), method="lower"))
-    bounds = np.unique(np.concatenate([bounds, [pooled.min(), pooled.max()]]))
-    out = bounds.tolist()
-    return out if len(out) > 1 else out * 2
+        order = argsort_values(time)
+        counts, conc, tie, comp = pair_counts(eta, time, event, tol, same_time_censored=same_time_censored,
+                                              per_subject=uno is not None, order=order)
+        totals += counts[:3]
+        if uno is not None:
+            if uno.strict:
+                tie = np.zeros_like(tie)
+            num += weighted_sums(event[order], group["weight"].to_numpy(np.float64)[order], conc, tie, comp)[0]
+    return pd.DataFrame([[*totals.tolist(), num]], columns=list(BUCKET_NAMES))
 
 
 # ----------------------------------------------------------------------------- driver
@@ -288,13 +245,13 @@ def pair_totals(frame: dd.DataFrame, columns: Columns, *, direction: str, tol: f
 
     frame = frame[[c for c in columns if c is not None]]
     raw = frame.to_delayed()
-    # pass 1 (input order): validation, score quantiles for the buckets, time quantiles for the sort
+    # pass 1 (input order): validation, score quantiles for the buckets, time quantiles for the layout
     (samples,) = dask.compute([dask.delayed(_samples)(p, columns, direction) for p in raw], scheduler=scheduler)
     n_total = sum(s[2] for s in samples)
     if n_total < 2:
         raise InputError(f"{columns[1]} must hold at least 2 subjects to form a pair; got {n_total}")
     n_buckets = min(_MAX_BUCKETS, max(len(raw), -(-n_total // _BUCKET_ROWS)))  # at least one per partition
-    cuts = _cut_points([s[0] for s in samples], n_buckets)
+    cuts = plan.cut_points([(s[0], s[2]) for s in samples], n_buckets)
     if cuts.size:
         # pass 2: keep a boundary only where the scores on its two sides can never tie
         (sides,) = dask.compute([dask.delayed(_neighbours)(p, columns, direction, cuts) for p in raw],
@@ -304,35 +261,49 @@ def pair_totals(frame: dd.DataFrame, columns: Columns, *, direction: str, tol: f
         with np.errstate(invalid="ignore", over="ignore"):
             gap = above - below
         cuts = cuts[gap > tol]
-    divisions = _divisions([s[1] for s in samples], max(1, len(raw)))
-    ordered = frame.set_index(columns[1], drop=False, divisions=divisions)
-    carries: list[_Carry | None] = [None] * ordered.npartitions
+    solo = plan.one_score_buckets(cuts)
+    layout = plan.time_layout([(s[1], s[2]) for s in samples], max(1, len(raw)))
+    n_parts = layout.n_partitions
+    targeted = frame.map_partitions(_with_target, columns, layout,
+                                    meta=frame._meta.assign(**{_TARGET: np.empty(0, np.int64)}))
+    ordered = targeted.set_index(_TARGET, divisions=list(range(n_parts + 1)))
+    same_time_censored = uno is None or not uno.strict
+    ipcw: list[Ipcw | None] = [None] * n_parts
     if uno is not None:
-        # pass 3 (time order): Ĝ's product carried from partition to partition, one small task each
-        carry = _Carry(0, 1.0, float("nan"))
+        # pass 3 (time order): Ĝ's product carried from unit to unit, one small task each
+        carry = Carry(0, 1.0, float("nan"))
         chain = []
-        for p in ordered.to_delayed():
+        parts = ordered.to_delayed()
+        for first, spread, value in zip(layout.first, layout.spread, layout.bounds, strict=False):
             chain.append(carry)
-            carry = dask.delayed(_km_step)(p, columns, carry, n_total)
+            if spread == 1:
+                carry = dask.delayed(_km_step)(parts[first], columns, carry, n_total)
+            else:
+                counts = [dask.delayed(_event_counts)(p, columns) for p in parts[first:first + spread]]
+                carry = dask.delayed(heavy_factor)(carry, counts, float(value), n_total)
+        chain.append(carry)
         (carries,) = dask.compute(chain, scheduler=scheduler)
-    bounds = np.asarray(divisions)
-    # one pass over the time-ordered partitions: within-partition counts and histograms (small results)
-    passes = [dask.delayed(_partition_pass)(p, i, columns, direction, tol, cuts, bounds, uno, carries[i], n_total)
+        for u, (first, spread, value) in enumerate(zip(layout.first, layout.spread, layout.bounds, strict=False)):
+            heavy = (float(value), carries[u + 1].g_last) if spread > 1 else None
+            ipcw[first:first + spread] = [Ipcw(carries[u], heavy)] * spread
+    # one pass over the time-ordered partitions: pairs of different buckets inside each, histograms (small)
+    passes = [dask.delayed(_partition_pass)(p, i, columns, direction, cuts, solo, same_time_censored, uno,
+                                            ipcw[i], n_total)
               for i, p in enumerate(ordered.to_delayed())]
     # and: every subject's bucket item, Dask's shuffle by bucket, the pairs inside each bucket
-    meta = {"bucket": np.empty(0, np.int32), "part": np.empty(0, np.int32), "eta": np.empty(0, np.float64),
+    meta = {"bucket": np.empty(0, np.int32), "time": np.empty(0, np.float64), "eta": np.empty(0, np.float64),
             "event": np.empty(0, bool)}
     if uno is None:  # from the input partitions (no second sort)
-        items = frame.map_partitions(_items, columns, direction, cuts, bounds, meta=pd.DataFrame(meta),
+        items = frame.map_partitions(_items, columns, direction, cuts, solo, meta=pd.DataFrame(meta),
                                      enforce_metadata=False)
     else:  # the weights need Ĝ's chain, which follows the time-ordered partitions
         meta["weight"] = np.empty(0, np.float64)
-        items = dd.from_delayed([dask.delayed(_uno_items)(p, i, columns, direction, cuts, uno, carries[i], n_total)
+        items = dd.from_delayed([dask.delayed(_uno_items)(p, columns, direction, cuts, solo, uno, ipcw[i], n_total)
                                  for i, p in enumerate(ordered.to_delayed())],
                                 meta=pd.DataFrame(meta), verify_meta=False)
-    n_out = cuts.size + 1
-    out_meta = pd.DataFrame({**{k: np.empty(0, np.int64) for k in _COUNT_NAMES}, "numerator": np.empty(0)})
-    bucket_totals = items.shuffle("bucket", npartitions=n_out).map_partitions(_bucket_counts, tol, uno, meta=out_meta)
+    out_meta = pd.DataFrame({**{k: np.empty(0, np.int64) for k in BUCKET_NAMES[:3]}, "numerator": np.empty(0)})
+    bucket_totals = items.shuffle("bucket", npartitions=cuts.size + 1).map_partitions(
+        _bucket_counts, tol, same_time_censored, uno, meta=out_meta)
     if uno is None:  # two computations: nothing partition-sized waits for the other
         (small_vals,) = dask.compute(passes, scheduler=scheduler)
         (bucket_frame,) = dask.compute(bucket_totals, scheduler=scheduler)
@@ -340,31 +311,7 @@ def pair_totals(frame: dd.DataFrame, columns: Columns, *, direction: str, tol: f
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Computing mixed collections", category=UserWarning)
             small_vals, bucket_frame = dask.compute(passes, bucket_totals, scheduler=scheduler)
-    within: np.ndarray = np.sum([s[0] for s in small_vals], axis=0, dtype=np.int64)  # type: ignore[assignment]
-    hist = np.array([s[1] for s in small_vals], dtype=np.int64)
-    events = np.array([s[2] for s in small_vals], dtype=np.int64)
-    spans = np.array([s[3] for s in small_vals])
-    nonempty = spans[hist.sum(axis=1) > 0]
-    if nonempty.shape[0] > 1 and not np.all(nonempty[:-1, 1] < nonempty[1:, 0]):
-        raise RuntimeError("Dask's sort left equal times in two partitions; the pair counts would be wrong")
-    # pairs across partitions and buckets: from the histograms
-    later = np.cumsum(hist[::-1], axis=0)[::-1]
-    later = np.vstack([later[1:], np.zeros((1, hist.shape[1]), dtype=np.int64)])  # strictly later partitions
-    below = np.cumsum(later, axis=1) - later
-    above = later.sum(axis=1, keepdims=True) - np.cumsum(later, axis=1)
-    conc_cross = int((events * below).sum())
-    disc_cross = int((events * above).sum())
-    same_bucket = (bucket_frame[list(_COUNT_NAMES)].sum().to_numpy(np.int64) if len(bucket_frame)
-                   else np.zeros(5, np.int64))
-    totals: np.ndarray = np.array(within, dtype=np.int64)
-    totals[0] += conc_cross + same_bucket[0]
-    totals[1] += disc_cross + same_bucket[1]
-    totals[2] += same_bucket[2]
-    totals[3] += conc_cross + disc_cross + same_bucket[3]
-    numerator = denominator = 0.0
-    if uno is not None:
-        weight_hist = np.array([s[5] for s in small_vals])
-        numerator = (float(sum(s[4][0] for s in small_vals)) + float((weight_hist * below).sum())
-                     + float(bucket_frame["numerator"].sum()))
-        denominator = float(sum(s[4][1] for s in small_vals))
-    return Counts(totals, n_total, numerator, denominator)
+    tie_weight = 0.0 if uno is not None and uno.strict else 0.5
+    return plan.combine(small_vals, bucket_frame, layout, solo, same_time_censored, tie_weight, n_total)
+
+

@@ -10,7 +10,7 @@ dd = pytest.importorskip("dask.dataframe")
 
 import metrics  # noqa: E402
 from metrics import InputError  # noqa: E402
-from metrics.distributed import concordance_index, uno_concordance_index  # noqa: E402
+from metrics.distributed import concordance_index, concordance_report, uno_concordance_index  # noqa: E402
 
 SYNC = "synchronous"
 
@@ -260,3 +260,188 @@ def test_many_small_buckets_and_int_times(monkeypatch):
     got = concordance_index(frame, risk_column="risk", time_column="time", event_column="event", scheduler=SYNC)
     assert got == metrics.concordance_index(risk, time, event)
     assert got == pytest.approx(_pairwise_c(risk, time, event, 0.0), rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- heavy times
+def _counts(risk, time, event, tol, *, same_time_censored=True):
+    """Every ordered pair (n x n): concordant, discordant, tied_risk, comparable, tied_time (the reference)."""
+    risk, time, event = np.asarray(risk, float), np.asarray(time, float), np.asarray(event).astype(bool)
+    same = (time[None, :] == time[:, None]) & ~event[None, :]
+    comparable = event[:, None] & ((time[None, :] > time[:, None]) | (same if same_time_censored else False))
+    with np.errstate(invalid="ignore"):
+        d = risk[:, None] - risk[None, :]
+    tied = (risk[:, None] == risk[None, :]) | (np.abs(d) <= tol)
+    tied_time = int((event[:, None] & same).sum()) if same_time_censored else 0
+    return (int((comparable & ~tied & (d > 0)).sum()), int((comparable & ~tied & (d < 0)).sum()),
+            int((comparable & tied).sum()), int(comparable.sum()), tied_time)
+
+
+def _heavy_data(n, seed, levels, *, risk_decimals=1, n_inf=0):
+    """``n`` subjects on ``levels`` times, more than half of them on the first one (a heavy time)."""
+    rng = np.random.default_rng(seed)
+    p = np.array([8.0] + [1.0] * (levels - 1))
+    time = rng.choice(np.arange(levels) * 1.5 + 2.0, size=n, p=p / p.sum())
+    risk = np.round(rng.normal(size=n), risk_decimals)
+    if n_inf:
+        idx = rng.choice(n, size=n_inf, replace=False)
+        risk[idx] = np.where(rng.random(n_inf) < 0.5, np.inf, -np.inf)
+    return pd.DataFrame({"risk": risk, "time": time, "event": (rng.random(n) < 0.5).astype(np.int64)})
+
+
+@pytest.fixture
+def layouts(monkeypatch):
+    """The layouts the driver chose, to check that a heavy time really was spread over partitions."""
+    from metrics.distributed import _concordance_plan
+
+    seen = []
+    original = _concordance_plan.time_layout
+
+    def spy(*args):
+        seen.append(original(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(_concordance_plan, "time_layout", spy)
+    return seen
+
+
+def test_the_layout_gives_a_heavy_time_partitions_of_its_own():
+    from metrics.distributed._concordance_plan import partition_of, time_layout
+
+    time = np.concatenate([np.full(600, 3.0), np.linspace(0.0, 10.0, 400)])
+    parts = np.array_split(time, 4)
+    layout = time_layout([(np.quantile(p, np.linspace(0, 1, 256), method="lower"), p.size) for p in parts], 4)
+    heavy = np.flatnonzero(layout.spread > 1)
+    assert heavy.size == 1 and layout.bounds[heavy[0]] == 3.0 and layout.bounds[heavy[0] + 1] == np.nextafter(3.0, 4)
+    assert layout.spread[heavy[0]] == 3  # about 600 subjects at 250 a partition
+    target = partition_of(time, layout)
+    own = np.arange(layout.first[heavy[0]], layout.first[heavy[0]] + 3)
+    assert set(target[time == 3.0]) == set(own) and not np.isin(target[time != 3.0], own).any()
+    assert np.bincount(target[time == 3.0])[own].tolist() == [200, 200, 200]  # dealt in turn
+    # partition numbers follow the time order: each partition's times lie at or below the next one's
+    lowest = [time[target == p].min(initial=np.inf) for p in range(layout.n_partitions)]
+    highest = [time[target == p].max(initial=-np.inf) for p in range(layout.n_partitions)]
+    assert all(h <= min(lowest[p + 1:], default=np.inf) for p, h in enumerate(highest))
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_a_heavy_time_spread_over_partitions(layouts, options):
+    df = _heavy_data(700, seed=len(options), levels=4, n_inf=12)
+    expected = _expected(df, **options)
+    report = metrics.concordance_report(df["risk"].to_numpy(), df["time"].to_numpy(), df["event"].to_numpy(),
+                                        **options)
+    for npartitions in (1, 4, 9):
+        frame = dd.from_pandas(df, npartitions=npartitions)
+        assert _on_dask(frame, **options) == expected
+        got = concordance_report(frame, risk_column="risk", time_column="time", event_column="event",
+                                 scheduler=SYNC, **options)
+        assert (got.concordant, got.discordant, got.tied_risk, got.comparable, got.tied_time) == (
+            report.concordant, report.discordant, report.tied_risk, report.comparable, report.tied_time)
+    assert max(layout.spread.max() for layout in layouts) >= 4  # the heavy time had partitions of its own
+
+
+@pytest.mark.parametrize("npartitions", range(1, 10))
+def test_heavy_times_and_the_pairwise_reference(layouts, npartitions):
+    df = _heavy_data(520, seed=npartitions, levels=1 + npartitions % 4, n_inf=8)
+    risk, time, event = df["risk"].to_numpy(), df["time"].to_numpy(), df["event"].to_numpy()
+    conc, disc, tie, comp, tied_time = _counts(risk, time, event, 1e-8)
+    got = concordance_report(dd.from_pandas(df, npartitions=npartitions), risk_column="risk", time_column="time",
+                             event_column="event", scheduler=SYNC)
+    assert (got.concordant, got.discordant, got.tied_risk, got.comparable, got.tied_time) == (
+        conc, disc, tie, comp, tied_time)
+    assert got.cindex == (2 * conc + tie) / 2 / comp == _expected(df)
+    assert npartitions == 1 or layouts[-1].spread.max() > 1
+
+
+@pytest.mark.parametrize("options", UNO_OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_uno_with_heavy_times(layouts, options):
+    df = _heavy_data(600, seed=3 + len(options), levels=5, n_inf=6)
+    df.loc[df["time"] == df["time"].max(), "event"] = 1  # Ĝ stays > 0 where events are weighted
+    df = pd.concat([df, df.iloc[::2].assign(time=5.0)])  # a second heavy time, events and censorings
+    expected = _uno_expected(df, **options)
+    for npartitions in (2, 5, 8):
+        got = _uno_on_dask(dd.from_pandas(df, npartitions=npartitions), **options)
+        assert got == pytest.approx(expected, rel=1e-12, abs=0), (npartitions, got, expected)
+    assert (layouts[-1].spread > 1).sum() == 2
+
+
+def test_uno_names_tau_when_g_drops_to_zero_at_a_heavy_time():
+    df = _heavy_data(400, seed=9, levels=1)  # the last time: events, and censorings that end the follow-up
+    df = pd.concat([pd.DataFrame({"risk": [0.5], "time": [1.0], "event": [1]}), df], ignore_index=True)
+    with pytest.raises(InputError, match=r"pass tau ≤ 2"):
+        _uno_expected(df)
+    with pytest.raises(InputError, match=r"pass tau ≤ 2"):
+        _uno_on_dask(dd.from_pandas(df, npartitions=4))
+
+
+# ----------------------------------------------------------------------------- heavy scores
+@pytest.fixture
+def one_score_buckets(monkeypatch):
+    """Small buckets (about 40 subjects), and a record of which buckets held a single score."""
+    from metrics.distributed import _concordance, _concordance_plan
+
+    monkeypatch.setattr(_concordance, "_BUCKET_ROWS", 40)
+    seen = []
+    original = _concordance_plan.one_score_buckets
+
+    def spy(cuts):
+        seen.append(original(cuts))
+        return seen[-1]
+
+    monkeypatch.setattr(_concordance_plan, "one_score_buckets", spy)
+    return seen
+
+
+def _clinical_data(n, seed, *, levels=4):
+    """An integer risk score (most subjects on a few values, as a clinical score) and heavy times."""
+    df = _heavy_data(n, seed, levels)
+    rng = np.random.default_rng(seed + 100)
+    score = rng.choice([0.0, 1.0, 2.0, 5.0], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    other = rng.random(n) < 0.1  # a few continuous scores between and around the levels
+    score[other] = np.round(rng.normal(2.0, 2.0, size=int(other.sum())), 2)
+    return df.assign(risk=score)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_a_heavy_score_gets_a_bucket_of_its_own(one_score_buckets, options):
+    df = _clinical_data(800, seed=len(options))
+    risk, time, event = df["risk"].to_numpy(), df["time"].to_numpy(), df["event"].to_numpy()
+    report = metrics.concordance_report(risk, time, event, **options)
+    for npartitions in (1, 3, 6):
+        got = concordance_report(dd.from_pandas(df, npartitions=npartitions), risk_column="risk",
+                                 time_column="time", event_column="event", scheduler=SYNC, **options)
+        assert (got.concordant, got.discordant, got.tied_risk, got.comparable, got.tied_time) == (
+            report.concordant, report.discordant, report.tied_risk, report.comparable, report.tied_time)
+        assert got.cindex == report.cindex
+    if options.get("tied_tol", 1e-8) < 0.3:  # a wide tolerance drops the cuts around a value
+        assert one_score_buckets[-1].sum() >= 3
+
+
+@pytest.mark.parametrize("npartitions", [1, 2, 5, 9])
+def test_heavy_scores_and_the_pairwise_reference(one_score_buckets, npartitions):
+    df = _clinical_data(600, seed=npartitions, levels=1 + npartitions % 3)
+    risk, time, event = df["risk"].to_numpy(), df["time"].to_numpy(), df["event"].to_numpy()
+    got = concordance_report(dd.from_pandas(df, npartitions=npartitions), risk_column="risk", time_column="time",
+                             event_column="event", scheduler=SYNC)
+    assert (got.concordant, got.discordant, got.tied_risk, got.comparable, got.tied_time) == _counts(
+        risk, time, event, 1e-8)
+    assert one_score_buckets[-1].any()
+
+
+@pytest.mark.parametrize("options", UNO_OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+def test_uno_with_heavy_scores(one_score_buckets, options):
+    df = _clinical_data(700, seed=5 + len(options), levels=5)
+    df.loc[df["time"] == df["time"].max(), "event"] = 1
+    expected = _uno_expected(df, **options)
+    for npartitions in (1, 4, 7):
+        got = _uno_on_dask(dd.from_pandas(df, npartitions=npartitions), **options)
+        assert got == pytest.approx(expected, rel=1e-12, abs=0), (npartitions, got, expected)
+    if options.get("tied_tol", 1e-8) < 0.3:
+        assert one_score_buckets[-1].sum() >= 3
+
+
+def test_one_score_buckets_are_found_from_the_cuts():
+    from metrics.distributed._concordance_plan import one_score_buckets
+
+    cuts = np.array([-1.0, 0.0, np.nextafter(0.0, 1.0), 0.5, 2.0, np.nextafter(2.0, 3.0)])
+    assert one_score_buckets(cuts).tolist() == [False, False, True, False, False, True, False]
+    assert one_score_buckets(np.empty(0)).tolist() == [False]
