@@ -40,7 +40,8 @@ import argparse
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,23 @@ import numpy as np
 from benchmarks._harness import Bench, Measurement, package_version
 
 MIB = 2**20
+
+
+# ----------------------------------------------------------------------------- the cluster
+@contextmanager
+def local_cluster(workers: int) -> Iterator[tuple[object, float]]:
+    """A client of ``workers`` single-threaded worker processes on 127.0.0.1, and the seconds it took to start.
+
+    No dashboard; the scheduler's own HTTP endpoint listens on a free loopback port (not 8787,
+    which another run may hold).
+    """
+    from dask import distributed
+
+    t0 = time.perf_counter()
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                                  ) as cluster, distributed.Client(cluster) as client:
+        yield client, time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------- worker memory
@@ -384,7 +402,6 @@ def main(argv: list[str] | None = None) -> None:
     import logging
 
     import torch
-    from dask import distributed
 
     logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)  # one line per shuffle otherwise
     torch.set_num_threads(1)  # one core, like each single-threaded worker
@@ -394,12 +411,7 @@ def main(argv: list[str] | None = None) -> None:
                            "distributed": package_version("distributed"), "pyarrow": package_version("pyarrow")})
     root = Path(tempfile.mkdtemp(prefix="metricprobe-bench-", dir=args.tmp))
     try:
-        t0 = time.perf_counter()
-        with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None,  # HTTP endpoint: free loopback port
-                                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
-                distributed.Client(cluster) as client:
-            started = time.perf_counter() - t0
+        with local_cluster(args.workers) as (client, started):
             warm_up(args.workers)
             bench.note(f"`LocalCluster(n_workers={args.workers}, threads_per_worker=1, processes=True)` on "
                        f"127.0.0.1 (started in {started:.0f} s, not counted below); the driver's torch runs "

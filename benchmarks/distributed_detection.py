@@ -33,7 +33,7 @@ from typing import Literal, cast
 import numpy as np
 
 from benchmarks._harness import Bench, Measurement, package_version
-from benchmarks.distributed import worker_memory
+from benchmarks.distributed import local_cluster, worker_memory
 
 IMAGES_PER_SHARD = 100
 Mode = Literal["standard", "fixed", "pooled", "all"]
@@ -173,8 +173,6 @@ def main(argv: list[str] | None = None) -> None:
         args.images = 500
     import logging
 
-    from dask import distributed
-
     logging.getLogger("distributed").setLevel(logging.ERROR)
     bench = Bench("distributed_detection", "LVIS evaluation on a cluster (metrics.distributed.evaluate_lvis)",
                   method="the Dask runs use a LocalCluster on 127.0.0.1 (separate worker processes) and the "
@@ -185,12 +183,7 @@ def main(argv: list[str] | None = None) -> None:
                            "pyarrow": package_version("pyarrow")})
     root = Path(tempfile.mkdtemp(prefix="metricprobe-bench-", dir=args.tmp))
     try:
-        t0 = time.perf_counter()
-        with distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None,  # HTTP endpoint: free loopback port
-                                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
-                distributed.Client(cluster) as client:
-            started = time.perf_counter() - t0
+        with local_cluster(args.workers) as (client, started):
             warm_up()
             bench.note(f"`LocalCluster(n_workers={args.workers}, threads_per_worker=1, processes=True)` on "
                        f"127.0.0.1 (started in {started:.0f} s, not counted below); {IMAGES_PER_SHARD} images "
