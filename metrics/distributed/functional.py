@@ -207,8 +207,10 @@ def uno_concordance_index(data: dd.DataFrame | str, *, risk_column: str, time_co
     r"""Uno's IPCW concordance index of subjects stored on many shards.
 
     The same number as :func:`metrics.uno_concordance_index` on the concatenated rows,
-    to rounding (<= 1e-12 relative; the weighted sums are added in another order), with
-    the same options. The pair counts are those of :func:`concordance_index` (exact
+    to rounding, with the same options: the weighted sums are added in another order
+    (<= 1e-12 relative up to thousands of subjects; at millions the in-memory value,
+    summed one event at a time to match scikit-survival's last bits, is the less exact of
+    the two, a few 1e-12 relative off the exact value). The pair counts are those of :func:`concordance_index` (exact
     integers); the censoring Kaplan–Meier Ĝ is a cumulative product carried across the
     time-ordered partitions, so each weight ``Ĝ(T_i)^-2`` is the in-memory float.
 
