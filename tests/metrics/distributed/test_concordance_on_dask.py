@@ -445,3 +445,21 @@ def test_one_score_buckets_are_found_from_the_cuts():
     cuts = np.array([-1.0, 0.0, np.nextafter(0.0, 1.0), 0.5, 2.0, np.nextafter(2.0, 3.0)])
     assert one_score_buckets(cuts).tolist() == [False, False, True, False, False, True, False]
     assert one_score_buckets(np.empty(0)).tolist() == [False]
+
+
+def test_heavy_times_and_scores_on_a_two_process_local_cluster(tmp_path, local_client, monkeypatch, layouts):
+    from metrics.distributed import _concordance
+
+    monkeypatch.setattr(_concordance, "_BUCKET_ROWS", 100)  # one-score buckets for the five levels
+    df = _clinical_data(3000, seed=31, levels=5)
+    df.loc[df["time"] == df["time"].max(), "event"] = 1
+    for i, chunk in enumerate(np.array_split(np.arange(len(df)), 6)):
+        df.iloc[chunk].to_parquet(tmp_path / f"subjects-{i:02d}.parquet")
+    glob = str(tmp_path / "subjects-*.parquet")
+    got = concordance_report(glob, risk_column="risk", time_column="time", event_column="event")
+    report = metrics.concordance_report(df["risk"].to_numpy(), df["time"].to_numpy(), df["event"].to_numpy())
+    assert (got.concordant, got.discordant, got.tied_risk, got.comparable, got.tied_time) == (
+        report.concordant, report.discordant, report.tied_risk, report.comparable, report.tied_time)
+    assert layouts[-1].spread.max() >= 3  # Dask's peer-to-peer shuffle moved a heavy time to its partitions
+    got = uno_concordance_index(glob, risk_column="risk", time_column="time", event_column="event")
+    assert got == pytest.approx(_uno_expected(df), rel=1e-12)
