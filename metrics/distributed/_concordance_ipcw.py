@@ -37,8 +37,7 @@ class Carry(NamedTuple):
     zero_from: float  # first time with Ĝ = 0 (nan while Ĝ > 0)
 
 
-def km_factors(time: np.ndarray, event: np.ndarray, carry: Carry, n_total: int
-                ) -> tuple[np.ndarray, np.ndarray]:
+def km_factors(time: np.ndarray, event: np.ndarray, carry: Carry, n_total: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct times of an ordinary partition and Ĝ there, continuing the product from ``carry``.
 
     ``Ĝ(t) = Π_{s ≤ t} (1 − c_s / (r_s − d_s))`` with ``r_s = n_total − #{T < s}``: the
@@ -54,6 +53,7 @@ def km_factors(time: np.ndarray, event: np.ndarray, carry: Carry, n_total: int
 
 
 def carried(carry: Carry, n: int, times: np.ndarray, g: np.ndarray) -> Carry:
+    """The carry after a unit of ``n`` subjects whose distinct times ``times`` have Ĝ values ``g``."""
     zero_from = carry.zero_from
     if np.isnan(zero_from) and g.size and g[-1] == 0.0:
         zero_from = float(times[np.argmax(g == 0.0)])
@@ -70,8 +70,8 @@ def heavy_factor(carry: Carry, counts: list[tuple[int, int]], value: float, n_to
     return carried(carry, n, np.array([value]), np.array([carry.g_last * (1.0 - ratio)]))
 
 
-def event_weights(time: np.ndarray, event: np.ndarray, carry: Carry, table: tuple[np.ndarray, np.ndarray],
-             uno: UnoOptions) -> np.ndarray:
+def _event_weights(time: np.ndarray, event: np.ndarray, carry: Carry, table: tuple[np.ndarray, np.ndarray],
+                   uno: UnoOptions) -> np.ndarray:
     """``w_i = Ĝ(T_i)^-2`` for events with ``T_i < tau``, 0 otherwise; ``table`` is Ĝ at the unit's times."""
     if uno.train is not None:  # Ĝ from in-memory training data: the in-memory weights themselves
         return ipcw_weights(time, event, uno.train[0], uno.train[1], uno.tau, uno.g_at, uno.sksurv_eps)
@@ -101,9 +101,10 @@ class Ipcw(NamedTuple):
 
 
 def partition_weights(time: np.ndarray, event: np.ndarray, ipcw: Ipcw, n_total: int, uno: UnoOptions
-                       ) -> np.ndarray:
+                      ) -> np.ndarray:
+    """Each subject's weight in one time-ordered partition (Ĝ from its own times, or the heavy time's)."""
     if ipcw.heavy is not None:
         table = (np.array([ipcw.heavy[0]]), np.array([ipcw.heavy[1]]))
     else:
         table = km_factors(time, event, ipcw.carry, n_total)
-    return event_weights(time, event, ipcw.carry, table, uno)
+    return _event_weights(time, event, ipcw.carry, table, uno)
